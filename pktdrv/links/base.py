@@ -1,0 +1,119 @@
+"""The one seam between the packet driver and a network: a `Link` carries whole Ethernet frames.
+
+A link sends a frame, hands every received frame to the function given to `open()` (on its own receive
+thread for real devices: that thread is the "interrupt"; inline for the in-memory hub), knows its MAC and
+MTU, and closes. Wrappers (pcap writer, fault injector) are links around links.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+Deliver = Callable[[bytes], None]
+"""Receives one frame. Runs on the link's receive thread: it must be short and must not block."""
+
+ETH_HEADER_LEN = 14
+ETH_MIN_FRAME = 60
+"""Shortest frame on the wire without its FCS; shorter ones are padded, as a NIC does."""
+
+
+class LinkError(Exception):
+    """A link could not be opened or used; the message names the link and says why."""
+
+
+def random_mac() -> bytes:
+    """A locally administered unicast MAC (bit 1 of the first octet set, bit 0 clear)."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFC) | 0x02
+    return bytes(raw)
+
+
+def format_mac(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def parse_mac(text: str) -> bytes:
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6:
+        raise ValueError(f"not a MAC address: {text!r}")
+    try:
+        mac = bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise ValueError(f"not a MAC address: {text!r}") from None
+    return mac
+
+
+class Link(ABC):
+    """A network attachment that carries Ethernet frames."""
+
+    spec: str
+    """The link string that names this link, e.g. ``tap:mtap0``."""
+    mac: bytes
+    """The station address the packet driver reports (get_address)."""
+    mtu: int = 1500
+    """Largest Ethernet payload; a frame is at most mtu + 14 bytes."""
+
+    @abstractmethod
+    def open(self, deliver: Deliver) -> None:
+        """Start handing received frames to `deliver`."""
+
+    @abstractmethod
+    def send(self, frame: bytes | bytearray | memoryview) -> None:
+        """Put one frame on the wire. Raises LinkError when it cannot be sent."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop delivering, release the device, join any thread. Calling it twice is harmless."""
+
+    def poll(self, now: int) -> None:  # noqa: B027 - most links keep no time
+        """Release whatever a wrapper holds until tick `now` (delayed or rate-limited frames)."""
+
+    def next_deadline(self) -> int | None:
+        """The tick at which `poll` has work to do, or None."""
+        return None
+
+    @property
+    def threaded(self) -> bool:
+        """True when frames arrive on a thread of the link's own (a real device)."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec} {format_mac(self.mac)}>"
+
+
+class LinkWrapper(Link):
+    """A link that passes everything to an inner link; subclasses change one direction or both."""
+
+    def __init__(self, inner: Link) -> None:
+        self.inner = inner
+        self.spec = inner.spec
+        self.mtu = inner.mtu
+
+    @property
+    def mac(self) -> bytes:  # type: ignore[override]
+        return self.inner.mac
+
+    @mac.setter
+    def mac(self, value: bytes) -> None:
+        self.inner.mac = value
+
+    @property
+    def threaded(self) -> bool:
+        return self.inner.threaded
+
+    def open(self, deliver: Deliver) -> None:
+        self.inner.open(deliver)
+
+    def send(self, frame: bytes | bytearray | memoryview) -> None:
+        self.inner.send(frame)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def poll(self, now: int) -> None:
+        self.inner.poll(now)
+
+    def next_deadline(self) -> int | None:
+        return self.inner.next_deadline()

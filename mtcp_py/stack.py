@@ -1,0 +1,296 @@
+"""The stack: one object that owns the pool, the protocol layers, their counters and the configuration.
+
+Start and stop follow mTCP's Utils::initStack / endStack: find the packet driver, register for every frame
+type, start the timers, bring up ARP, IP, ICMP (and the layers above), then open the flow of buffers.
+Any failure part way undoes what was done; end_stack stops receiving first, releases the handle, tears
+down in reverse order, and may be called any number of times.
+
+The main line is mTCP's polling loop with time passed in: `poll()` is PACKET_PROCESS_MULT followed by
+driving ARP, IP reassembly and TCP timers; `next_deadline()` says when it next has work.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from pktdrv import Clock, PacketDriver, PacketDriverError
+from pktdrv.driver import IF_NUMBER_ANY, IF_TYPE_ANY, InterfaceClass
+from pktdrv.links import Link
+
+from .arp import ArpConfig, ArpLayer
+from .buffers import PacketPool
+from .icmp import IcmpLayer
+from .ip import IpConfig, IpLayer
+from .wire import WireError, ethernet, ip_to_str
+from .wire.ethernet import ethertype
+
+
+class StackError(Exception):
+    """The stack could not start (no driver, bad configuration); the message says which step failed."""
+
+
+class TimedLayer(Protocol):
+    """A layer above IP that the poll loop drives (TCP, UDP...)."""
+
+    def drive(self, now: int) -> None: ...
+
+    def next_deadline(self) -> int | None: ...
+
+    def close(self, now: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    ip: int
+    netmask: int = 0xFFFFFF00
+    gateway: int = 0
+    nameserver: int = 0
+    mtu: int = 1500
+    hostname: str = ""
+    packet_buffers: int = 40
+    buffer_size: int = 1514
+    arp: ArpConfig = field(default_factory=ArpConfig)
+    announce: bool = True
+    """Send a gratuitous ARP at start."""
+    tcp: Any = None
+    """TCP settings (mtcp_py.tcp.TcpConfig), or None for the defaults."""
+    tcp_enabled: bool = True
+
+    @classmethod
+    def from_mtcp(cls, cfg: Any, **overrides: Any) -> StackConfig:
+        """From an MtcpConfig (the MTCPCFG file)."""
+        values = dict(ip=cfg.ip, netmask=cfg.netmask, gateway=cfg.gateway, nameserver=cfg.nameserver,
+                      mtu=cfg.mtu, hostname=cfg.hostname)
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class EthernetCounters:
+    frames: int = 0
+    ipv4: int = 0
+    arp: int = 0
+    unknown_type: int = 0
+    sent: int = 0
+    send_errors: int = 0
+
+
+class Stack:
+    def __init__(self, driver: PacketDriver | Link, config: StackConfig, clock: Clock) -> None:
+        self.driver = driver if isinstance(driver, PacketDriver) else PacketDriver(driver)
+        self.config = config
+        self.clock = clock
+        self.pool = PacketPool(config.packet_buffers, config.buffer_size)
+        self.eth = EthernetCounters()
+        self.drops: Counter[str] = Counter()
+        """Frames dropped by the parsers, by reason (WireError.reason)."""
+        self.internal_errors = 0
+        self.last_internal_error = ""
+        self.handle: int | None = None
+        self.mac = b""
+        self.arp: ArpLayer
+        self.ip: IpLayer
+        self.icmp: IcmpLayer
+        self.tcp: Any = None
+        self.layers: list[TimedLayer] = []
+        self.started = False
+        self._ended = False
+        self._main_thread = threading.get_ident()
+
+    # -- start and stop ------------------------------------------------------------------------------------
+
+    def init_stack(self) -> Stack:
+        try:
+            self._init_steps()
+        except BaseException:
+            self.end_stack()
+            raise
+        self.started = True
+        return self
+
+    def _init_steps(self) -> None:
+        cfg = self.config
+        if not cfg.ip:
+            raise StackError("no IP address configured (IPADDR)")
+        try:
+            self.handle = self.driver.access_type(InterfaceClass.DIX_ETHERNET, IF_TYPE_ANY, IF_NUMBER_ANY, b"",
+                                                  self.pool.receiver)
+            self.mac = self.driver.get_address(self.handle)
+        except PacketDriverError as exc:
+            raise StackError(f"packet driver: {exc}") from exc
+        mtu = min(cfg.mtu, self.driver.link.mtu)
+        self.arp = ArpLayer(self.mac, cfg.ip, self.send_frame, cfg.arp)
+        self.ip = IpLayer(IpConfig(cfg.ip, cfg.netmask, cfg.gateway, mtu), self.mac, self.arp, self.send_frame)
+        self.icmp = IcmpLayer(self.ip)
+        if cfg.tcp_enabled:
+            self._init_tcp()
+        self.pool.start_receiving()
+        if cfg.announce:
+            self.arp.announce()
+
+    def _init_tcp(self) -> None:
+        try:
+            from .tcp import TcpLayer
+        except ImportError:
+            return
+        self.tcp = TcpLayer(self.ip, self.config.tcp)
+        self.layers.append(self.tcp)
+
+    def end_stack(self) -> None:
+        """Stop receiving, release the driver, tear down. Harmless to call again."""
+        if self._ended:
+            return
+        self._ended = True
+        self.pool.stop_receiving()
+        now = self.clock.now()
+        for layer in reversed(self.layers):
+            try:
+                layer.close(now)
+            except Exception:  # a layer failing to close must not keep the link open
+                self._note_internal_error()
+        if self.handle is not None:
+            try:
+                self.driver.release_type(self.handle)
+            except PacketDriverError:
+                pass
+            self.handle = None
+        self.driver.shutdown()
+        self.pool.drain()
+        self.started = False
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def __enter__(self) -> Stack:
+        if not self.started:
+            self.init_stack()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end_stack()
+
+    # -- the frame path ------------------------------------------------------------------------------------
+
+    def send_frame(self, frame: bytes | bytearray | memoryview) -> bool:
+        try:
+            self.driver.send_pkt(frame)
+        except PacketDriverError:
+            self.eth.send_errors += 1
+            return False
+        self.eth.sent += 1
+        return True
+
+    def process_single(self, now: int | None = None) -> bool:
+        """Take one frame off the ring and dispatch it (mTCP's PACKET_PROCESS_SINGLE). False: none waiting."""
+        pool = self.pool
+        item = pool.take()
+        if item is None:
+            return False
+        index, length = item
+        if now is None:
+            now = self.clock.now()
+        frame = pool.views[index][:length]
+        self.eth.frames += 1
+        try:
+            if length < ethernet.HEADER_LEN:
+                raise WireError("eth_truncated")
+            kind = ethertype(frame)
+            if kind == ethernet.TYPE_IPV4:
+                self.eth.ipv4 += 1
+                self.ip.on_packet(frame[ethernet.HEADER_LEN :], now)
+            elif kind == ethernet.TYPE_ARP:
+                self.eth.arp += 1
+                self.arp.on_packet(frame[ethernet.HEADER_LEN :], now)
+            else:
+                self.eth.unknown_type += 1
+        except WireError as exc:
+            self.drops[exc.reason] += 1
+        except Exception:
+            # A bug must never take the stack down on one frame: count it, keep the trace for -stats.
+            self._note_internal_error()
+        finally:
+            frame.release()
+            pool.release(index)
+        return True
+
+    def _note_internal_error(self) -> None:
+        self.internal_errors += 1
+        self.last_internal_error = traceback.format_exc(limit=4)
+
+    def process_all(self, max_frames: int | None = None, now: int | None = None) -> int:
+        """Dispatch up to `max_frames` waiting frames (all of them if None); returns how many."""
+        done = 0
+        if now is None:
+            now = self.clock.now()
+        while max_frames is None or done < max_frames:
+            if not self.process_single(now):
+                break
+            done += 1
+        return done
+
+    def poll(self, max_frames: int | None = None) -> int:
+        """One turn of the main loop: frames, then ARP, IP and the layers above, at the clock's `now`."""
+        now = self.clock.now()
+        self.driver.poll(now)
+        done = self.process_all(max_frames, now)
+        self.drive(now)
+        return done
+
+    def drive(self, now: int) -> None:
+        self.arp.drive(now)
+        self.ip.drive(now)
+        for layer in self.layers:
+            layer.drive(now)
+
+    def next_deadline(self) -> int | None:
+        """The tick at which poll() next has timer work, or None; frames waiting mean now."""
+        if self.pool.pending:
+            return self.clock.now()
+        deadlines = [d for d in (self.arp.next_deadline(), self.ip.next_deadline(), self.driver.next_deadline())
+                     if d is not None]
+        deadlines.extend(d for layer in self.layers if (d := layer.next_deadline()) is not None)
+        return min(deadlines) if deadlines else None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds for a frame (real links); True if one is waiting."""
+        if self.pool.pending:
+            return True
+        self.pool.arrived.clear()
+        if self.pool.pending:
+            return True
+        return self.pool.arrived.wait(timeout)
+
+    # -- observability -------------------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every counter, by layer, for -stats tables and for tests that assert the path a frame took."""
+        stats = self.driver.stats
+        table: dict[str, dict[str, int]] = {
+            "driver": {k: v for k, v in asdict(stats).items()},
+            "buffers": asdict(self.pool.counters),
+            "ethernet": asdict(self.eth),
+        }
+        if self.started or self._ended:
+            table["arp"] = asdict(self.arp.counters)
+            table["ip"] = asdict(self.ip.counters)
+            table["reassembly"] = asdict(self.ip.reassembler.counters)
+            table["icmp"] = asdict(self.icmp.counters)
+            if self.tcp is not None and hasattr(self.tcp, "counters"):
+                table["tcp"] = asdict(self.tcp.counters)
+        table["drops"] = dict(self.drops)
+        table["stack"] = {"internal_errors": self.internal_errors}
+        return table
+
+    def describe(self) -> str:
+        from pktdrv.links import format_mac
+
+        return f"{ip_to_str(self.config.ip)} ({format_mac(self.mac)}) on {self.driver.link.spec}"
+
+
+Callback = Callable[[], None]

@@ -1,0 +1,74 @@
+"""IPv4 headers (RFC 791): parse with every check the stack relies on, emit with the checksum filled in."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ..checksum import checksum, ones_sum
+from . import WireError
+
+HEADER = struct.Struct("!BBHHHBBHII")
+HEADER_LEN = 20
+FLAG_DF = 0x4000
+FLAG_MF = 0x2000
+OFFSET_MASK = 0x1FFF
+PROTO_ICMP = 1
+PROTO_TCP = 6
+PROTO_UDP = 17
+_CHECKSUM = struct.Struct("!H")
+
+
+@dataclass(frozen=True, slots=True)
+class Ipv4Repr:
+    src: int
+    dst: int
+    protocol: int
+    payload_len: int
+    ttl: int = 64
+    ident: int = 0
+    dont_fragment: bool = False
+    more_fragments: bool = False
+    frag_offset: int = 0
+    """In bytes (a multiple of 8)."""
+    tos: int = 0
+    header_len: int = HEADER_LEN
+    """Options are accepted and skipped on receive; never sent."""
+
+    @property
+    def is_fragment(self) -> bool:
+        return self.more_fragments or self.frag_offset != 0
+
+    @classmethod
+    def parse(cls, data: bytes | bytearray | memoryview, verify_checksum: bool = True) -> Ipv4Repr:
+        """Check version, header length, total length and checksum; the payload is data[header_len:total]."""
+        if len(data) < HEADER_LEN:
+            raise WireError("ip_truncated", f"{len(data)} bytes")
+        ver_ihl, tos, total, ident, flags_off, ttl, proto, _csum, src, dst = HEADER.unpack_from(data, 0)
+        if ver_ihl >> 4 != 4:
+            raise WireError("ip_bad_version", f"version {ver_ihl >> 4}")
+        header_len = (ver_ihl & 0xF) * 4
+        if header_len < HEADER_LEN or header_len > len(data):
+            raise WireError("ip_bad_header_len", f"header length {header_len}")
+        if total < header_len or total > len(data):
+            raise WireError("ip_bad_total_len", f"total length {total}, have {len(data)}")
+        if verify_checksum and ones_sum(data[:header_len]) != 0xFFFF:
+            raise WireError("ip_bad_checksum")
+        if flags_off & 0x8000:
+            raise WireError("ip_reserved_flag")
+        more = bool(flags_off & FLAG_MF)
+        offset = (flags_off & OFFSET_MASK) * 8
+        if offset + total - header_len > 65_535:
+            raise WireError("ip_fragment_too_long", f"offset {offset} + {total - header_len}")
+        return cls(src, dst, proto, total - header_len, ttl, ident, bool(flags_off & FLAG_DF), more, offset,
+                   tos, header_len)
+
+    def buffer_len(self) -> int:
+        return HEADER_LEN
+
+    def emit(self, buf: bytearray | memoryview, offset: int = 0) -> None:
+        """Write a 20-byte header (no options) at `offset`, checksum included."""
+        flags = (FLAG_DF if self.dont_fragment else 0) | (FLAG_MF if self.more_fragments else 0)
+        HEADER.pack_into(buf, offset, 0x45, self.tos, HEADER_LEN + self.payload_len, self.ident,
+                         flags | (self.frag_offset >> 3), self.ttl, self.protocol, 0, self.src, self.dst)
+        _CHECKSUM.pack_into(buf, offset + 10, checksum(memoryview(buf)[offset : offset + HEADER_LEN]))

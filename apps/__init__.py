@@ -1,0 +1,1 @@
+"""The programs (installed as `mtcp_py.apps`, each a `mtcp-<program>` console script)."""

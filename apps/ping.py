@@ -1,0 +1,126 @@
+"""mtcp-ping: mTCP's PING. Sends ICMP echo requests and prints each reply and a summary.
+
+    mtcp-ping [-count N] [-size N] [-timeout S] HOST
+
+Exit status 0 when every request got a reply. While it runs the stack answers the network too (ARP,
+and echo requests from others), as every mTCP program does from its main loop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from pktdrv.clock import TICK_SECONDS
+from mtcp_py.runtime import run_until
+from mtcp_py.stack import Stack
+from mtcp_py.wire import ip_from_str, ip_to_str
+
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, app_stack, fail, load, make_parser
+from .common import terminate_as_interrupt
+
+PROG = "mtcp-ping"
+
+
+@dataclass
+class PingSession:
+    """Echo requests sent and the replies matched to them, on one identifier."""
+
+    stack: Stack
+    target: int
+    size: int
+    ident: int = field(default_factory=lambda: os.getpid() & 0xFFFF)
+    sent: dict[int, float] = field(default_factory=dict)
+    """Sequence number -> the moment it was sent, in seconds of the stack's clock."""
+    rtts: dict[int, float] = field(default_factory=dict)
+    """Sequence number -> round trip in milliseconds."""
+    ttls: dict[int, int] = field(default_factory=dict)
+    bad_replies: int = 0
+    late: int = 0
+
+    def __post_init__(self) -> None:
+        self.stack.icmp.echo_listeners[self.ident] = self._on_reply
+        self.payload = bytes((i + 0x61) & 0xFF if i < 26 else 0x20 for i in range(self.size))
+
+    def _on_reply(self, source: int, seq: int, data: bytes, now: int) -> None:
+        if source != self.target or seq not in self.sent:
+            self.bad_replies += 1
+            return
+        if seq in self.rtts:
+            return  # a duplicate reply
+        if data != self.payload:
+            self.bad_replies += 1
+            return
+        self.rtts[seq] = (self.stack.clock.seconds() - self.sent[seq]) * 1000.0
+
+    def send(self, seq: int) -> str | None:
+        """Send request `seq`; a reason string if it could not go out."""
+        self.sent[seq] = self.stack.clock.seconds()
+        status = self.stack.icmp.send_echo(self.target, self.ident, seq, self.payload, self.stack.clock.now())
+        return None if status.ok else status.value
+
+    def close(self) -> None:
+        self.stack.icmp.echo_listeners.pop(self.ident, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(PROG, "Send ICMP echo requests (mTCP PING).")
+    parser.add_argument("-count", "--count", type=int, default=4, help="requests to send (default 4)")
+    parser.add_argument("-size", "--size", type=int, default=32, help="payload bytes (default 32)")
+    parser.add_argument("-timeout", "--timeout", type=float, default=1.0,
+                        help="seconds to wait for each reply (default 1)")
+    parser.add_argument("-interval", "--interval", type=float, default=1.0,
+                        help="seconds between requests (default 1)")
+    parser.add_argument("host")
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        fail(PROG, "-count must be at least 1", EXIT_USAGE)
+    if not 0 <= args.size <= 65_507:
+        fail(PROG, "-size must be between 0 and 65507", EXIT_USAGE)
+    try:
+        target = ip_from_str(args.host)
+    except ValueError:
+        fail(PROG, f"{args.host}: not a dotted IPv4 address (names need the DNS resolver)", EXIT_USAGE)
+    config = load(PROG, args.config)
+    out = sys.stdout
+    with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
+        session = PingSession(stack, target, args.size)
+        print(f"mtcp-ping: {stack.describe()}", file=sys.stderr)
+        print(f"ICMP Packet payload is {args.size} bytes.\n", file=out)
+        interrupted = False
+        try:
+            for seq in range(args.count):
+                reason = session.send(seq)
+                if reason:
+                    print(f"Packet sequence number {seq}: {reason}", file=out)
+                got = run_until(stack, lambda s=seq: s in session.rtts, args.timeout)  # type: ignore[misc]
+                if got:
+                    print(f"Packet sequence number {seq} received in {session.rtts[seq]:.2f} ms", file=out)
+                else:
+                    print(f"Packet sequence number {seq}: timeout", file=out)
+                out.flush()
+                if seq + 1 < args.count:
+                    spent = stack.clock.seconds() - session.sent[seq]
+                    if spent < args.interval:
+                        run_until(stack, lambda: False, max(args.interval - spent, TICK_SECONDS / 10))
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            session.close()
+        sent = len(session.sent)
+        received = len(session.rtts)
+        print(f"\nPackets sent: {sent}, Replies received: {received}, Replies lost: {sent - received}",
+              file=out)
+        if received:
+            times = sorted(session.rtts.values())
+            average = sum(times) / received
+            print(f"Average time for a reply: {average:.2f} ms (min {times[0]:.2f}, max {times[-1]:.2f})",
+                  file=out)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if received == args.count else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,10 +16,10 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from pktdrv import LinkError
 from mtcp_py.config import ConfigError, MtcpConfig, load_config
 from mtcp_py.launch import open_stack
 from mtcp_py.stack import Stack, StackError
+from pktdrv import LinkError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -13,10 +13,10 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from pktdrv import MonotonicTicks, open_link
 from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
 from mtcp_py.wire import ip_from_str
+from pktdrv import MonotonicTicks, open_link
 
 from .common import terminate_as_interrupt
 from .ping import PingSession

@@ -12,13 +12,22 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from pktdrv.clock import TICK_SECONDS
 from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack
-from mtcp_py.wire import ip_from_str, ip_to_str
+from mtcp_py.wire import ip_from_str
+from pktdrv.clock import TICK_SECONDS
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, app_stack, fail, load, make_parser
-from .common import terminate_as_interrupt
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    app_stack,
+    fail,
+    load,
+    make_parser,
+    terminate_as_interrupt,
+)
 
 PROG = "mtcp-ping"
 

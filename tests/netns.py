@@ -45,7 +45,8 @@ class NetNs:
     def cmd(self, *args: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, check: bool = True, timeout: float = 60,
+            **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.cmd(*args), check=check, timeout=timeout, capture_output=True, text=True,
                               **kwargs)  # type: ignore[call-overload]
 
@@ -93,3 +94,59 @@ def private_netns(tap: str = TAP, kernel_cidr: str = f"{KERNEL_IP}/24", mtu: int
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+class StackThread:
+    """Runs a stack's poll loop on a thread of its own while the test drives peers from the main thread.
+
+    Only this thread touches the stack while it runs; `call(fn)` runs `fn(stack)` on it between polls.
+    """
+
+    def __init__(self, stack: object) -> None:
+        from mtcp_py.runtime import run_until
+
+        self.stack = stack
+        self._stop = threading.Event()
+        self._calls: list[tuple[Callable[[object], object], list[object], threading.Event]] = []
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+        def loop() -> None:
+            try:
+                run_until(stack, self._serve)  # type: ignore[arg-type]
+            except BaseException as exc:
+                self.error = exc
+
+        self._thread = threading.Thread(target=loop, name="stack main line", daemon=True)
+
+    def _serve(self) -> bool:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for fn, out, done in calls:
+            try:
+                out.append(fn(self.stack))
+            except BaseException as exc:
+                out.append(exc)
+            done.set()
+        return self._stop.is_set()
+
+    def call(self, fn: Callable[[object], T], timeout: float = 30) -> T:
+        out: list[object] = []
+        done = threading.Event()
+        with self._lock:
+            self._calls.append((fn, out, done))  # type: ignore[arg-type]
+        if not done.wait(timeout):
+            raise TimeoutError("the stack thread did not answer")
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return out[0]  # type: ignore[return-value]
+
+    def __enter__(self) -> StackThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self.error is not None:
+            raise self.error

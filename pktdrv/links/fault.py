@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..clock import Clock, TICK_HZ
+from ..clock import TICK_HZ, Clock
 from .base import Deliver, Link, LinkWrapper
 
 
@@ -188,6 +188,6 @@ class FaultLink(LinkWrapper):
         self.inner.poll(now)
 
     def next_deadline(self) -> int | None:
-        deadlines = [d for d in (self.tx.next_deadline(), self.rx and self.rx.next_deadline(),
-                                 self.inner.next_deadline()) if d is not None]
+        rx = self.rx.next_deadline() if self.rx is not None else None
+        deadlines = [d for d in (self.tx.next_deadline(), rx, self.inner.next_deadline()) if d is not None]
         return min(deadlines) if deadlines else None

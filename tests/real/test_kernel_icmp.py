@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,3 +127,20 @@ def test_mtcp_ping_bad_config_names_file_line_key(ns: NetNs, tmp_path: Path) -> 
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert f"{config}:2: IPADDR:" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_mtcp_ping_cleanly_and_releases_tap(ns: NetNs, tmp_path: Path, signum: int) -> None:
+    proc = mtcp_ping(ns, tmp_path, "-count", "1000", "-interval", "0.05", KERNEL_IP)
+    assert proc.stdout is not None
+    # Wait for the first reply: by then the stack is up and holds the device.
+    first = proc.stdout.readline() + proc.stdout.readline() + proc.stdout.readline()
+    assert "received in" in first, first
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert "Packets sent:" in out
+    assert "Traceback" not in err
+    # The device is free again: another program can attach to it.
+    link = ns.call(lambda: open_link("tap:mtap0"))
+    link.close()

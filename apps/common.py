@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
 from rich.console import Console
+from rich.table import Table
 
 from mtcp_py.config import ConfigError, MtcpConfig, load_config
 from mtcp_py.launch import open_stack
 from mtcp_py.stack import Stack, StackError
 from pktdrv import LinkError
+from pktdrv.clock import TICK_SECONDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -93,3 +96,28 @@ def app_stack(prog: str, config: MtcpConfig, link: str | None) -> Iterator[Stack
 
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
+
+
+def stats_table(stack: Stack, title: str = "Stack counters") -> Table:
+    """Every non-zero counter of every layer, and the drops by cause (the -stats view)."""
+    table = Table(title=title)
+    table.add_column("layer")
+    table.add_column("counter")
+    table.add_column("value", justify="right")
+    for layer, values in stack.counters().items():
+        shown = [(k, v) for k, v in values.items() if v]
+        for index, (key, value) in enumerate(shown):
+            table.add_row(layer if index == 0 else "", key, str(value))
+    return table
+
+
+def idle_wait(stack: Stack, longest: float) -> None:
+    """Sleep until a frame arrives, the stack's next timer is due, or `longest` seconds pass."""
+    deadline = stack.next_deadline()
+    wait = longest
+    if deadline is not None:
+        wait = min(wait, max(0.0, (deadline - stack.clock.now()) * TICK_SECONDS))
+    if stack.driver.link.threaded:
+        stack.wait(wait)
+    elif wait > 0:
+        time.sleep(min(wait, 0.001))

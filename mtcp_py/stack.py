@@ -138,7 +138,7 @@ class Stack:
             from .tcp import TcpLayer
         except ImportError:
             return
-        self.tcp = TcpLayer(self.ip, self.config.tcp)
+        self.tcp = TcpLayer(self.ip, self.config.tcp, rx_frames=self.config.packet_buffers)
         self.layers.append(self.tcp)
 
     def end_stack(self) -> None:
@@ -265,6 +265,10 @@ class Stack:
         if self.pool.pending:
             return True
         return self.pool.arrived.wait(timeout)
+
+    def wake(self) -> None:
+        """Make a `wait()` in progress return now (another thread has work for the main line)."""
+        self.pool.arrived.set()
 
     # -- observability -------------------------------------------------------------------------------------
 

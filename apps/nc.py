@@ -1,0 +1,305 @@
+"""mtcp-nc: mTCP's netcat. One TCP connection between stdin/stdout and the network.
+
+    mtcp-nc -target HOST PORT [options]
+    mtcp-nc -listen PORT [options]
+
+Options as mTCP NC has them: -help, -verbose, -bin, -telnet_nl, -echo, -w SECS, -nocorc, -srcport N (and
+--long spellings); --config FILE and --link LINK as every program. Only data goes to stdout; status goes
+to stderr. Exit status 0 after a clean close, 1 with a one-line reason otherwise (refused, reset, timed
+out, no route), 2 for a bad command line or configuration, 130 after Ctrl-C or SIGTERM.
+
+As in mTCP: when stdin ends, our side is closed (FIN) and incoming data is still taken for -w seconds
+(default 0); when the peer closes, netcat ends unless -nocorc says to keep sending until stdin ends.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from mtcp_py.stack import Stack
+from mtcp_py.tcp import TcpError, TcpSocket
+from mtcp_py.wire import ip_from_str
+
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    app_stack,
+    fail,
+    idle_wait,
+    load,
+    make_parser,
+    stderr_console,
+    terminate_as_interrupt,
+)
+from .textmode import CrlfToNewline, cut_at_ctrl_z, newline_to_crlf
+
+PROG = "mtcp-nc"
+READ_SIZE = 65_536
+STDIN_QUEUE = 4
+"""Chunks read ahead from stdin: with READ_SIZE, the most memory input ever takes."""
+CONNECT_TIMEOUT = 10.0
+LINGER_TIMEOUT = 30.0
+"""How long we wait, after leaving the main loop, for the peer to acknowledge what we sent."""
+
+
+class NcFailure(Exception):
+    """Ends the program with a one-line reason and exit status 1."""
+
+
+@dataclass
+class Options:
+    binary: bool
+    telnet_nl: bool
+    echo: bool
+    wait_after_stdin: float
+    close_on_remote_close: bool
+    verbose: bool
+
+
+class StdinReader:
+    """Reads stdin on a thread of its own into a short queue, waking the main line for each chunk."""
+
+    def __init__(self, stack: Stack, fd: int = 0) -> None:
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=STDIN_QUEUE)
+        self.stack = stack
+        self.fd = fd
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, name="stdin", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, READ_SIZE)
+            except OSError as exc:
+                self.error = exc.strerror
+                chunk = b""
+            self.queue.put(chunk or None)
+            self.stack.wake()
+            if not chunk:
+                return
+
+    def get(self) -> bytes | None | bool:
+        """A chunk, None at end of input, or False when nothing is ready yet."""
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            return False
+
+
+class Progress:
+    """The -verbose progress line on a terminal: bytes each way and the rate."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.console = stderr_console()
+        self.enabled = enabled and self.console.is_terminal
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.sent = 0
+        self.received = 0
+
+    def update(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.25:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-6)
+        rate = (self.sent + self.received) / elapsed / 1e6
+        self.console.print(f"sent {self.sent:,} B  received {self.received:,} B  {rate:.2f} MB/s",
+                           end="\r", highlight=False)
+
+
+def establish(stack: Stack, args: object, console: object) -> TcpSocket:
+    """Connect (-target) or wait for one connection (-listen)."""
+    from mtcp_py.runtime import run_until
+
+    target = getattr(args, "target", None)
+    if target:
+        host, port = target
+        remote = ip_from_str(host)
+        sock = stack.tcp.connect(remote, port, getattr(args, "srcport", 0) or 0, now=stack.clock.now())
+        print(f"{PROG}: connecting to {host}:{port}", file=sys.stderr)
+        run_until(stack, lambda: sock.is_connected or sock.error is not None or sock.is_closed, CONNECT_TIMEOUT)
+        if sock.error is not None:
+            raise NcFailure(sock.error)
+        if not sock.is_connected:
+            sock.abort()
+            raise NcFailure("timed out")
+        print(f"{PROG}: connected", file=sys.stderr)
+        return sock
+    port = args.listen  # type: ignore[attr-defined]
+    listener = stack.tcp.listen(port, backlog=1)
+    print(f"{PROG}: waiting for a connection on port {port}", file=sys.stderr)
+    try:
+        accepted: list[TcpSocket] = []
+
+        def got_one() -> bool:
+            sock = listener.accept()
+            if sock is not None:
+                accepted.append(sock)
+            return bool(accepted)
+
+        while not run_until(stack, got_one, 3600.0):
+            pass
+    finally:
+        listener.close()
+    sock = accepted[0]
+    host, remote_port = sock.remote_address
+    print(f"{PROG}: connection received from {host}:{remote_port}", file=sys.stderr)
+    return sock
+
+
+def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progress: Progress) -> None:
+    """The main loop: network to stdout, stdin to network, until one of mTCP NC's ends comes."""
+    reader = StdinReader(stack)
+    incoming = CrlfToNewline() if opts.telnet_nl else None
+    interactive_out = out.isatty()
+    echo = opts.echo and os.isatty(0)
+    pending = b""
+    stdin_done = False
+    stdin_closed_at: float | None = None
+    while True:
+        stack.poll()
+        # Network to stdout first, as mTCP does.
+        while data := sock.recv(READ_SIZE):
+            progress.received += len(data)
+            out.write(incoming.feed(data) if incoming else data)
+        if interactive_out:
+            out.flush()
+        if sock.error is not None:
+            raise NcFailure(sock.error)
+        if sock.at_eof and (opts.close_on_remote_close or stdin_done):
+            break
+        if stdin_closed_at is not None and time.monotonic() - stdin_closed_at >= opts.wait_after_stdin:
+            break
+        # stdin to the network, no more than the socket takes (the rest waits: constant memory).
+        if not pending and not stdin_done:
+            chunk = reader.get()
+            if chunk is None:
+                stdin_done = True
+            elif chunk:
+                assert isinstance(chunk, bytes)
+                if not opts.binary:
+                    chunk, ended = cut_at_ctrl_z(chunk)
+                    stdin_done = ended
+                    if opts.telnet_nl:
+                        chunk = newline_to_crlf(chunk)
+                if echo:
+                    out.write(chunk)
+                    out.flush()
+                pending = chunk
+        if pending:
+            if sock.is_closed:
+                raise NcFailure("connection closed before all input was sent")
+            try:
+                taken = sock.send(pending)
+            except TcpError as exc:
+                raise NcFailure(exc.reason) from None
+            progress.sent += taken
+            pending = pending[taken:]
+        if stdin_done and not pending and stdin_closed_at is None:
+            if reader.error:
+                print(f"{PROG}: reading stdin: {reader.error}", file=sys.stderr)
+            sock.close()
+            stdin_closed_at = time.monotonic()
+            if opts.verbose:
+                print(f"\n{PROG}: EOF on stdin, our side closed", file=sys.stderr)
+            continue
+        progress.update()
+        idle_wait(stack, 0.05 if not pending else 0.01)
+    if incoming:
+        out.write(incoming.flush())
+    out.flush()
+
+
+def linger(stack: Stack, sock: TcpSocket) -> None:
+    """Close our side and wait (bounded) until the peer has everything we sent."""
+    from mtcp_py.runtime import run_until
+
+    if not sock.is_closed:
+        sock.close()
+    run_until(stack, lambda: sock.all_sent or sock.error is not None or sock.is_closed, LINGER_TIMEOUT)
+    if sock.error is not None and sock.error not in ("connection reset",):
+        raise NcFailure(sock.error)
+    if not sock.all_sent and not sock.is_closed:
+        raise NcFailure("timed out")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(PROG, "mTCP netcat: stdin and stdout over one TCP connection.")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("-target", "--target", nargs=2, metavar=("HOST", "PORT"), help="connect to HOST PORT")
+    mode.add_argument("-listen", "--listen", type=int, metavar="PORT", help="wait for one connection on PORT")
+    parser.add_argument("-verbose", "--verbose", action="store_true", help="print extra status messages")
+    text = parser.add_mutually_exclusive_group()
+    text.add_argument("-bin", "--bin", action="store_true", help="treat stdin and stdout as binary")
+    text.add_argument("-telnet_nl", "--telnet-nl", "--telnet_nl", dest="telnet_nl", action="store_true",
+                      help="send and receive newline as CR/LF")
+    parser.add_argument("-echo", "--echo", action="store_true", help="local echo of what you type")
+    parser.add_argument("-w", "--wait", dest="wait", type=float, default=0.0, metavar="SECS",
+                        help="wait this long for network traffic after stdin closes")
+    parser.add_argument("-nocorc", "--nocorc", action="store_true", help="do not close on remote close")
+    parser.add_argument("-srcport", "--srcport", type=int, default=0, metavar="N", help="local port to connect from")
+    args = parser.parse_args(argv)
+    if args.target:
+        host, port_text = args.target
+        try:
+            ip_from_str(host)
+        except ValueError:
+            fail(PROG, f"{host}: not a dotted IPv4 address (host names need the DNS resolver, not yet here)",
+                 EXIT_USAGE)
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            fail(PROG, f"{port_text}: a port is a number from 1 to 65535", EXIT_USAGE)
+        args.target = (host, int(port_text))
+        if args.srcport and not 0 < args.srcport < 65536:
+            fail(PROG, "-srcport: a port is a number from 1 to 65535", EXIT_USAGE)
+    elif not 0 < args.listen < 65536:
+        fail(PROG, "-listen: a port is a number from 1 to 65535", EXIT_USAGE)
+    elif args.srcport:
+        fail(PROG, "-srcport is not valid with -listen", EXIT_USAGE)
+    if args.wait < 0:
+        fail(PROG, "-w: seconds cannot be negative", EXIT_USAGE)
+    opts = Options(args.bin, args.telnet_nl, args.echo, args.wait, not args.nocorc, args.verbose)
+    config = load(PROG, args.config)
+    out = sys.stdout.buffer
+    progress = Progress(args.verbose)
+    status = EXIT_OK
+    with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
+        if args.verbose:
+            print(f"{PROG}: {stack.describe()}", file=sys.stderr)
+        sock: TcpSocket | None = None
+        try:
+            sock = establish(stack, args, None)
+            converse(stack, sock, opts, out, progress)
+            linger(stack, sock)
+        except NcFailure as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            status = EXIT_FAILED
+        except KeyboardInterrupt:
+            print(f"\n{PROG}: interrupted", file=sys.stderr)
+            status = EXIT_INTERRUPTED
+            if sock is not None:
+                sock.abort()
+        except BrokenPipeError:
+            print(f"{PROG}: stdout closed", file=sys.stderr)
+            status = EXIT_FAILED
+            if sock is not None:
+                sock.abort()
+        progress.update(force=True)
+        if args.verbose:
+            print(f"\n{PROG}: bytes sent {progress.sent}, received {progress.received}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""mtcp-servers: the classic small services for trying a link, many connections at once.
+
+    mtcp-servers [-echo PORT] [-discard PORT] [-chargen PORT] [-daytime PORT] [-stats]
+
+echo (RFC 862, port 7), discard (RFC 863, port 9), chargen (RFC 864, port 19) and daytime (RFC 867,
+port 13); `off` disables one. Each connection keeps a constant amount of memory: echo reads only as much
+as it can send back, chargen keeps an offset into a fixed pattern. Runs until Ctrl-C or SIGTERM, then ends
+every connection and releases the link. -stats prints the stack's counters on exit and on SIGUSR1.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from mtcp_py.stack import Stack
+from mtcp_py.tcp import TcpError, TcpListener, TcpSocket
+
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    app_stack,
+    fail,
+    idle_wait,
+    load,
+    make_parser,
+    stats_table,
+    stderr_console,
+    terminate_as_interrupt,
+)
+from .services import ChargenPattern, daytime_line
+
+PROG = "mtcp-servers"
+CHUNK = 16_384
+"""The most any one connection moves per turn of the loop, so every connection gets its turn."""
+DEFAULT_PORTS = {"echo": 7, "discard": 9, "chargen": 19, "daytime": 13}
+
+
+@dataclass
+class Connection:
+    service: str
+    sock: TcpSocket
+    carry: bytes = b""
+    """Echo: bytes read but not yet sent back (at most CHUNK)."""
+    offset: int = 0
+    """Chargen: how far into the endless pattern this connection is."""
+    closing: bool = False
+
+
+@dataclass
+class Servers:
+    stack: Stack
+    ports: dict[str, int]
+    backlog: int = 8
+    listeners: dict[str, TcpListener] = field(default_factory=dict)
+    connections: list[Connection] = field(default_factory=list)
+    pattern: ChargenPattern = field(default_factory=ChargenPattern)
+    served: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> None:
+        for service, port in self.ports.items():
+            self.listeners[service] = self.stack.tcp.listen(port, backlog=self.backlog)
+            self.served[service] = 0
+
+    def accept_all(self) -> None:
+        for service, listener in self.listeners.items():
+            while (sock := listener.accept()) is not None:
+                self.served[service] += 1
+                conn = Connection(service, sock)
+                if service == "daytime":
+                    sock.send(daytime_line())
+                    sock.close()
+                    conn.closing = True
+                self.connections.append(conn)
+
+    def serve(self, conn: Connection) -> bool:
+        """One turn for one connection; False once it is over."""
+        sock = conn.sock
+        if sock.error is not None or sock.is_closed:
+            return False
+        handler: Callable[[Connection], None] = getattr(self, f"_serve_{conn.service}")
+        try:
+            handler(conn)
+        except TcpError:
+            sock.abort()
+            return False
+        if sock.at_eof and not conn.closing and not conn.carry:
+            sock.close()
+            conn.closing = True
+        return True
+
+    def _serve_echo(self, conn: Connection) -> None:
+        sock = conn.sock
+        if conn.carry:
+            taken = sock.send(conn.carry)
+            conn.carry = conn.carry[taken:]
+        if not conn.carry and not conn.closing:
+            room = min(sock.send_space, CHUNK)
+            if room > 0:
+                data = sock.recv(room)
+                if data:
+                    taken = sock.send(data)
+                    conn.carry = data[taken:]
+
+    def _serve_discard(self, conn: Connection) -> None:
+        while conn.sock.recv(CHUNK):
+            pass
+
+    def _serve_chargen(self, conn: Connection) -> None:
+        sock = conn.sock
+        while sock.recv(CHUNK):
+            pass  # whatever the client sends is thrown away (RFC 864)
+        if conn.closing:
+            return
+        room = min(sock.send_space, CHUNK)
+        if room > 0:
+            conn.offset += sock.send(self.pattern.read(conn.offset, room))
+
+    def _serve_daytime(self, conn: Connection) -> None:
+        while conn.sock.recv(CHUNK):
+            pass
+
+    def turn(self) -> None:
+        self.accept_all()
+        self.connections = [conn for conn in self.connections if self.serve(conn)]
+
+    def stop(self) -> None:
+        for listener in self.listeners.values():
+            listener.close()
+        for conn in self.connections:
+            conn.sock.abort()
+        self.connections.clear()
+
+
+def parse_port(text: str, service: str) -> int | None:
+    if text.lower() == "off":
+        return None
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        fail(PROG, f"-{service} {text}: a port is a number from 1 to 65535, or off", EXIT_USAGE)
+    return int(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(PROG, "The small TCP services: echo, discard, chargen, daytime.")
+    for service, port in DEFAULT_PORTS.items():
+        parser.add_argument(f"-{service}", f"--{service}", default=str(port), metavar="PORT",
+                            help=f"{service} port (default {port}; 'off' disables it)")
+    parser.add_argument("-backlog", "--backlog", type=int, default=8, help="pending connections per service")
+    parser.add_argument("-stats", "--stats", action="store_true", help="print counters on exit and on SIGUSR1")
+    args = parser.parse_args(argv)
+    ports = {s: p for s in DEFAULT_PORTS if (p := parse_port(getattr(args, s), s)) is not None}
+    if len(set(ports.values())) != len(ports):
+        fail(PROG, "two services on one port", EXIT_USAGE)
+    if not ports:
+        fail(PROG, "every service is off", EXIT_USAGE)
+    config = load(PROG, args.config)
+    console = stderr_console()
+    want_stats = [False]
+
+    def on_usr1(signum: int, frame: FrameType | None) -> None:
+        want_stats[0] = True
+
+    previous_usr1 = signal.signal(signal.SIGUSR1, on_usr1)
+    try:
+        with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
+            servers = Servers(stack, ports, backlog=args.backlog)
+            servers.start()
+            listing = ", ".join(f"{s} {p}" for s, p in ports.items())
+            print(f"{PROG}: {stack.describe()}: {listing}", file=sys.stderr, flush=True)
+            try:
+                while True:
+                    stack.poll()
+                    servers.turn()
+                    if want_stats[0]:
+                        want_stats[0] = False
+                        console.print(stats_table(stack))
+                    busy = any(c.carry or c.service == "chargen" and c.sock.send_space for c in servers.connections)
+                    idle_wait(stack, 0.0 if busy else 0.05)
+            except KeyboardInterrupt:
+                print(f"{PROG}: stopping", file=sys.stderr)
+            finally:
+                servers.stop()
+                stack.poll()
+                if args.stats:
+                    console.print(stats_table(stack))
+                    served = ", ".join(f"{s} {n}" for s, n in servers.served.items())
+                    console.print(f"connections served: {served}")
+    finally:
+        signal.signal(signal.SIGUSR1, previous_usr1)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

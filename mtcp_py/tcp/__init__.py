@@ -1,0 +1,83 @@
+"""TCP, built the mTCP way: a fixed socket table, a pool of pre-allocated transmit buffers, and polling.
+
+How it fits together
+--------------------
+`Stack` makes a `TcpLayer` (``stack.tcp``) at start. Every turn of the poll loop (``stack.poll()``, or
+``runtime.run_until``) hands it the frames that arrived, then calls ``drive(now)``: timers, queued data
+and owed acknowledgements go out then, in a batch. Nothing in TCP reads a clock or waits.
+
+Connecting (polling API)::
+
+    sock = stack.tcp.connect(ip_from_str("10.0.2.1"), 80)      # SYN at the next poll
+    run_until(stack, lambda: sock.is_connected or sock.error)
+    if sock.error: print(sock.error)   # "connection refused", "timed out", "no route"
+
+Listening::
+
+    listener = stack.tcp.listen(7, backlog=8)       # SYNs beyond the backlog are refused with a reset
+    ...in the main loop: while (sock := listener.accept()) is not None: clients.append(sock)
+
+Sending with backpressure: ``sock.send(data)`` copies what fits into transmit buffers and returns how many
+bytes it took. 0 means the buffers are full (the peer has not acknowledged yet): keep the rest and call
+again after a poll. ``sock.send_space`` says roughly how much would fit; ``sock.all_sent`` that the peer
+acknowledged everything. Nagle is on; ``sock.set_nodelay()`` turns it off for interactive traffic.
+
+Receiving: ``sock.recv(n)`` returns what is ready, ``b""`` when nothing is. ``sock.readable`` counts it,
+``sock.at_eof`` says the peer closed and all was read, ``sock.peer_closed`` that its FIN came.
+The advertised window is the free room in the socket's receive queue, so a slow reader slows the sender.
+
+Ending: ``sock.close()`` sends a FIN after the queued data (a half-close: keep reading until ``at_eof``);
+the slot is freed when the connection is over. ``sock.abort()`` sends a reset and frees the slot at once.
+Either way, call exactly one of them on every socket you got from connect() or accept().
+
+Errors: ``sock.error`` is None, or why the connection ended badly: ``"connection refused"`` (reset or ICMP
+port unreachable answering our SYN), ``"connection reset"`` (the peer aborted), ``"timed out"`` (no
+acknowledgement after ``max_retransmits`` tries with backoff), ``"no route"`` (no route or no ARP reply),
+``"aborted"`` (this side called abort), ``"stack closed"``. ``send()`` on a failed socket raises
+``TcpError`` with the same reason. Queries: ``is_connecting``, ``is_connected``, ``is_closed``, ``state``.
+
+Blocking layer (``mtcp_py.tcp.blocking``), for scripts and simple programs::
+
+    from mtcp_py.tcp.blocking import connect, listen
+    with connect(stack, "10.0.2.1", 7, timeout=5) as conn:     # TcpError on failure
+        conn.send_all(b"hello")
+        conn.shutdown()                                         # FIN; we can still read
+        while data := conn.recv(timeout=5):                     # b"" at the peer's FIN
+            ...
+    server = listen(stack, 7); conn = server.accept(timeout=10)
+
+A wait that runs out raises ``blocking.WaitTimeout`` (a TcpError, reason "timed out").
+
+Zero-copy (the InterNiche API): ``buf = sock.alloc_buffer()`` gives a transmit buffer (None when none is
+free); write at most ``sock.segment_room()`` bytes into ``buf.data`` and ``sock.send_buffer(buf, n)``
+(or ``sock.free_buffer(buf)`` to give it back). ``sock.set_receive_callback(fn)``: ``fn(sock, view)``
+gets in-order data still in the stack's receive buffer and returns True once it has consumed it (the
+view is invalid after the call) or False to have it queued for recv() as usual.
+
+Settings are `TcpConfig` (``StackConfig(tcp=TcpConfig(...))``): table size, buffer counts, receive queue
+size, timers in ticks. Counters are ``stack.counters()["tcp"]``.
+"""
+
+from __future__ import annotations
+
+from .config import ABORTED, NO_ROUTE, REFUSED, RESET, STACK_CLOSED, TIMED_OUT, State, TcpConfig, TcpCounters, TcpError
+from .layer import TcpLayer, TcpListener
+from .socket import TcpSocket
+from .txbuf import TxBuffer
+
+__all__ = [
+    "ABORTED",
+    "NO_ROUTE",
+    "REFUSED",
+    "RESET",
+    "STACK_CLOSED",
+    "TIMED_OUT",
+    "State",
+    "TcpConfig",
+    "TcpCounters",
+    "TcpError",
+    "TcpLayer",
+    "TcpListener",
+    "TcpSocket",
+    "TxBuffer",
+]

@@ -1,0 +1,136 @@
+"""TCP settings, counters, states and the errors a socket reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class State(Enum):
+    CLOSED = "CLOSED"
+    LISTEN = "LISTEN"
+    SYN_SENT = "SYN_SENT"
+    SYN_RECEIVED = "SYN_RECEIVED"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN_WAIT_1"
+    FIN_WAIT_2 = "FIN_WAIT_2"
+    CLOSE_WAIT = "CLOSE_WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST_ACK"
+    TIME_WAIT = "TIME_WAIT"
+
+
+SYNCHRONIZED = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT, State.CLOSING,
+                          State.LAST_ACK, State.TIME_WAIT})
+RECEIVING = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
+"""States in which the peer may still send us data."""
+SENDING = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
+"""States in which new data from the application goes out."""
+
+# Reasons a connection ended badly, as `TcpSocket.error` and `TcpError.reason` give them.
+REFUSED = "connection refused"
+RESET = "connection reset"
+TIMED_OUT = "timed out"
+NO_ROUTE = "no route"
+ABORTED = "aborted"
+"""This side called abort()."""
+STACK_CLOSED = "stack closed"
+
+
+class TcpError(Exception):
+    """A TCP operation failed; `reason` is one of the phrases above (or a caller-misuse message)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TcpConfig:
+    max_sockets: int = 32
+    """Connections in the table at once (TIME_WAIT ones included; they are reclaimed when it is full)."""
+    tx_buffers: int = 64
+    """Pre-allocated transmit buffers shared by all sockets (mTCP's TcpBuffer pool)."""
+    tx_buffers_per_socket: int = 48
+    """At most this many buffers queued or unacknowledged on one socket, so one cannot starve the rest."""
+    mss: int = 1460
+    """The largest segment payload a transmit buffer holds (clipped to the MTU less 40)."""
+    receive_buffer: int | None = None
+    """Bytes in each socket's receive queue; the advertised window is its free space. None: three quarters
+    of the stack's receive buffers' worth of segments, so a full window never overruns the driver's pool."""
+    window_scale: bool = True
+    """Offer window scaling (RFC 7323) when the receive queue is larger than 65535."""
+    time_wait_ticks: int = 18
+    """TIME_WAIT lasts about a second, not 2 MSL: a small stack needs its table slots back."""
+    fin_wait_2_ticks: int = 5460
+    """About five minutes of silence in FIN_WAIT_2 (our FIN acknowledged, the peer's not yet sent) before
+    the slot is given back; every segment from the peer starts the wait again."""
+    delayed_ack_ticks: int = 1
+    """A lone segment is acknowledged by the next tick; every second one at once."""
+    rto_initial_ticks: int = 18
+    """One second before the first RTT sample (RFC 6298 2.1)."""
+    rto_min_ticks: int = 4
+    """About 220 ms: RFC 6298 asks for a second, but Linux uses 200 ms and so do we on a LAN."""
+    rto_max_ticks: int = 1092
+    """Sixty seconds, the cap on exponential backoff."""
+    max_retransmits: int = 8
+    """Tries of the same segment before the connection is given up with 'timed out'."""
+    syn_retries: int = 5
+    persist_max_ticks: int = 1092
+    nagle: bool = True
+    """Hold back a small segment while data is unacknowledged (RFC 896); sockets can turn it off."""
+    out_of_order_ranges: int = 8
+    """Separate holes the receive queue remembers beyond the next expected byte."""
+    backlog_max: int = 16
+    isn_key: bytes | None = None
+    """Secret for initial sequence numbers (RFC 6528); random when None. Fixed only for repeatable tests."""
+    ephemeral_first: int = 49_152
+    ephemeral_last: int = 65_535
+
+
+@dataclass
+class TcpCounters:
+    segments_received: int = 0
+    segments_sent: int = 0
+    bytes_received: int = 0
+    """In-order payload bytes taken into receive queues (or handed to receive callbacks)."""
+    bytes_sent: int = 0
+    """New payload bytes sent (retransmissions excluded)."""
+    active_opens: int = 0
+    passive_opens: int = 0
+    established: int = 0
+    retransmits: int = 0
+    timeouts: int = 0
+    fast_retransmits: int = 0
+    dup_acks: int = 0
+    out_of_order: int = 0
+    out_of_order_dropped: int = 0
+    duplicate_bytes: int = 0
+    """Bytes trimmed because they had been received before."""
+    not_acceptable: int = 0
+    """Segments outside the receive window (answered with an ACK)."""
+    ack_too_new: int = 0
+    acks_sent: int = 0
+    delayed_acks: int = 0
+    window_probes: int = 0
+    window_updates: int = 0
+    rst_sent: int = 0
+    rst_received: int = 0
+    rst_ignored: int = 0
+    """Resets outside the window, dropped (RFC 5961)."""
+    challenge_acks: int = 0
+    no_socket: int = 0
+    """Segments for no connection and no listener (answered with a reset)."""
+    syn_refused_backlog: int = 0
+    syn_refused_table_full: int = 0
+    bad_segments: int = 0
+    """Segments the parser rejected (the stack's drops table says why)."""
+    not_for_us: int = 0
+    connections_reset: int = 0
+    connections_refused: int = 0
+    connections_timed_out: int = 0
+    tx_pool_empty: int = 0
+    tx_buffers_low_free: int = 0
+    """The fewest free transmit buffers seen (like the receive pool's low_free)."""
+    send_errors: int = 0
+    icmp_errors: int = 0

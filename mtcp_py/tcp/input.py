@@ -1,0 +1,274 @@
+"""Segment arrival (RFC 9293 3.10.7): acceptability, RST and SYN checks (RFC 5961), ACK processing with
+RTT samples, duplicate ACKs and NewReno partial ACKs, data into the receive queue, FIN."""
+
+from __future__ import annotations
+
+from ..wire.tcp import ACK, FIN, RST, SYN, TcpRepr
+from .config import RECEIVING, REFUSED, RESET, State
+from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from .tcb import Tcb
+
+
+class SegmentInput(Tcb):
+    def on_segment(self, seg: TcpRepr, now: int) -> None:
+        state = self.state
+        if state is State.SYN_SENT:
+            self._on_segment_syn_sent(seg, now)
+            return
+        if state is State.CLOSED or state is State.LISTEN:
+            return
+        c = self.owner.counters
+        flags = seg.flags
+        seq = seg.seq
+        payload = seg.payload
+        if state is State.SYN_RECEIVED and flags & SYN and seq == self.irs:
+            self._on_syn_again(seg, now)
+            return
+        # First check: is the segment inside the receive window?
+        seg_len = len(payload) + (1 if flags & SYN else 0) + (flags & FIN)
+        window = self.rx.free
+        rel = seq_diff(seq, self.rcv_nxt)
+        if seg_len == 0:
+            acceptable = rel == 0 if window == 0 else 0 <= rel < window
+        else:
+            acceptable = window > 0 and (0 <= rel < window or 0 <= rel + seg_len - 1 < window)
+        if not acceptable:
+            if flags & RST:
+                c.rst_ignored += 1
+                return
+            if window == 0 and rel == 0 and flags & ACK:
+                # A zero window still takes valid ACKs (RFC 9293 3.10.7.4); the data waits for room.
+                self._process_ack(seg, now)
+            elif rel < 0:
+                c.duplicate_bytes += min(len(payload), -rel)
+            c.not_acceptable += 1
+            if state is State.TIME_WAIT and flags & FIN:
+                self.time_wait_at = now + self.owner.config.time_wait_ticks
+            self.send_ack(now)
+            return
+        if flags & RST:
+            if rel == 0:
+                self._on_reset(now)
+            else:
+                # In the window but not exactly next: maybe forged, so ask the real peer (RFC 5961 3.2).
+                c.challenge_acks += 1
+                self.ack_now = True
+            return
+        if flags & SYN:
+            # A SYN on a synchronized connection: a challenge ACK, never a reset (RFC 5961 4.2).
+            c.challenge_acks += 1
+            self.ack_now = True
+            return
+        if not flags & ACK:
+            return
+        if self.fin_wait_2_at is not None:
+            self.fin_wait_2_at = now + self.owner.config.fin_wait_2_ticks
+        if state is State.SYN_RECEIVED:
+            ack = seg.ack
+            if not (seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_nxt)):
+                self.owner.send_reset(self.local_port, self.remote_ip, self.remote_port, ack, 0, RST, now)
+                return
+            self._establish(seg, now)
+        if not self._process_ack(seg, now):
+            return
+        if payload and self.state in RECEIVING:
+            self._receive_data(rel, payload, now)
+        if flags & FIN:
+            self._receive_fin(seg, now)
+
+    # -- opening ---------------------------------------------------------------------------------------------
+
+    def take_syn_options(self, seg: TcpRepr) -> None:
+        """MSS and window scale from the peer's SYN; scaling is used only when both sides offered it."""
+        self.snd_mss = max(1, min(seg.mss if seg.mss is not None else 536, self.our_mss))
+        if seg.window_scale is not None and self.offer_shift >= 0:
+            self.snd_shift = seg.window_scale
+            self.rcv_shift = self.offer_shift
+        else:
+            self.snd_shift = self.rcv_shift = 0
+            self.offer_shift = -1
+
+    def _on_segment_syn_sent(self, seg: TcpRepr, now: int) -> None:
+        flags = seg.flags
+        ack_ok = False
+        if flags & ACK:
+            if seq_le(seg.ack, self.iss) or seq_gt(seg.ack, self.snd_nxt):
+                if not flags & RST:
+                    self.owner.send_reset(self.local_port, self.remote_ip, self.remote_port, seg.ack, 0, RST, now)
+                return
+            ack_ok = True
+        if flags & RST:
+            if ack_ok:
+                self.owner.counters.rst_received += 1
+                self.owner.counters.connections_refused += 1
+                self.fail(REFUSED, now)
+            return
+        if not flags & SYN:
+            return
+        self.irs = seg.seq
+        self.rcv_nxt = seq_add(seg.seq, 1)
+        self.take_syn_options(seg)
+        if ack_ok:
+            self.snd_una = seg.ack
+            if self.timing_seq is not None:
+                self.rtt.sample(now - self.timing_start)
+                self.timing_seq = None
+            self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 2.2)
+            self.max_snd_wnd = self.snd_wnd
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = seg.ack
+            self.retransmit_at = None
+            self.retries = 0
+            self.rtt.reset_backoff()
+            self.state = State.ESTABLISHED
+            self.owner.counters.established += 1
+            self.ack_now = True
+        else:
+            # Simultaneous open: both sides sent a SYN; answer with our SYN again, now with an ACK.
+            self.state = State.SYN_RECEIVED
+            self.snd_wnd = seg.window
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = self.iss
+            self.syn_pending = True
+
+    def _on_syn_again(self, seg: TcpRepr, now: int) -> None:
+        """In SYN_RECEIVED the peer repeated its SYN: our SYN-ACK was lost, or (simultaneous open) this is
+        its SYN-ACK."""
+        if seg.flags & ACK and seg.ack == self.snd_nxt:
+            self._establish(seg, now)
+            self.snd_una = seg.ack
+            self.retransmit_at = None
+            self.ack_now = True
+        elif not seg.flags & ACK:
+            self.syn_pending = True
+
+    def _establish(self, seg: TcpRepr, now: int) -> None:
+        self.state = State.ESTABLISHED
+        self.retries = 0
+        self.rtt.reset_backoff()
+        self.snd_wnd = seg.window << self.snd_shift
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+        self.owner.counters.established += 1
+        self.owner.established(self)
+
+    # -- acknowledgements --------------------------------------------------------------------------------
+
+    def _process_ack(self, seg: TcpRepr, now: int) -> bool:
+        """RFC 9293 3.10.7.4 fifth check. False when the segment is finished with (or the connection is)."""
+        ack = seg.ack
+        c = self.owner.counters
+        if seq_gt(ack, self.snd_nxt):
+            c.ack_too_new += 1
+            self.ack_now = True
+            return False
+        acked = seq_diff(ack, self.snd_una)
+        window = seg.window << self.snd_shift
+        if acked > 0:
+            self.snd_una = ack
+            self.free_acked(ack)
+            if self.timing_seq is not None and seq_ge(ack, self.timing_seq):
+                self.rtt.sample(now - self.timing_start)
+                self.timing_seq = None
+            self.rtt.reset_backoff()
+            self.retries = 0
+            self.dup_acks = 0
+            self.retransmit_at = None if ack == self.snd_nxt else now + self.rtt.timeout()
+            if self.recover is not None:
+                if seq_lt(ack, self.recover):
+                    self.retransmit_head(now)  # a partial ACK names the next hole (RFC 6582)
+                else:
+                    self.recover = None
+        elif acked == 0 and not seg.payload and not seg.flags & FIN and self.snd_nxt != ack \
+                and window == self.snd_wnd:
+            self.dup_acks += 1
+            c.dup_acks += 1
+            if self.dup_acks == 3 and self.recover is None and self.sent:
+                c.fast_retransmits += 1
+                self.recover = self.snd_nxt
+                self.retransmit_head(now)
+        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
+            self.snd_wnd = window
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = ack
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            if window:
+                self.persist_at = None
+                self.persist_backoff = 0
+        if self.fin_sent and ack == seq_add(self.fin_seq, 1):
+            state = self.state
+            if state is State.FIN_WAIT_1:
+                self.state = State.FIN_WAIT_2
+                self.fin_wait_2_at = now + self.owner.config.fin_wait_2_ticks
+            elif state is State.CLOSING:
+                self.enter_time_wait(now)
+                return False
+            elif state is State.LAST_ACK:
+                self.become_closed()
+                return False
+        return True
+
+    # -- data and FIN --------------------------------------------------------------------------------------
+
+    def _receive_data(self, rel: int, payload: bytes | bytearray | memoryview, now: int) -> None:
+        c = self.owner.counters
+        if rel < 0:
+            c.duplicate_bytes += -rel
+            payload = payload[-rel:]
+            rel = 0
+        room = self.rx.free - rel
+        if len(payload) > room:
+            payload = payload[:max(room, 0)]
+        n = len(payload)
+        if n <= 0:
+            return
+        rx = self.rx
+        if rel == 0:
+            callback = self.on_receive
+            if callback is not None and not rx.ready and not rx.ranges and callback(self, memoryview(payload)):
+                grown = n
+            else:
+                grown = rx.add(0, payload) or 0
+            self.rcv_nxt = seq_add(self.rcv_nxt, grown)
+            c.bytes_received += grown
+            if grown > n or rx.ranges:
+                self.ack_now = True  # a hole filled (or another remains): say so at once (RFC 5681 4.2)
+            else:
+                self.unacked_segments += 1
+                if self.unacked_segments >= 2:
+                    self.ack_now = True
+                elif self.ack_due is None:
+                    self.ack_due = now + self.owner.config.delayed_ack_ticks
+        else:
+            c.out_of_order += 1
+            if rx.add(rel, payload) is None:
+                c.out_of_order_dropped += 1
+            # A duplicate ACK per early segment, not one per batch: three of them start fast retransmit.
+            self.send_ack(now)
+
+    def _receive_fin(self, seg: TcpRepr, now: int) -> None:
+        if seq_add(seg.seq, len(seg.payload)) != self.rcv_nxt:
+            return  # data before the FIN is missing: the peer will send the FIN again
+        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        self.peer_closed = True
+        self.ack_now = True
+        state = self.state
+        if state is State.ESTABLISHED:
+            self.state = State.CLOSE_WAIT
+        elif state is State.FIN_WAIT_1:
+            self.state = State.CLOSING
+        elif state is State.FIN_WAIT_2:
+            self.enter_time_wait(now)
+
+    def _on_reset(self, now: int) -> None:
+        c = self.owner.counters
+        c.rst_received += 1
+        if self.state is State.SYN_RECEIVED and self.passive:
+            self.become_closed()  # the peer gave up its open; the listener carries on
+        elif self.state is State.TIME_WAIT:
+            self.become_closed()
+        else:
+            c.connections_reset += 1
+            self.fail(RESET, now)

@@ -1,0 +1,360 @@
+"""The TCP layer: the socket table, listeners, demultiplexing, resets for closed ports, initial sequence
+numbers, and the segment builders that put buffers on the wire through IP.
+
+Registered with IP for protocol 6; the stack's poll loop calls `drive(now)` after each batch of frames
+(so acknowledgements for a batch go out together) and asks `next_deadline()` when to come back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections import deque
+
+from ..checksum import ones_sum
+from ..ip import FRAME_HEADERS, IcmpError, IpLayer, SendStatus
+from ..wire import WireError
+from ..wire.icmp import DEST_UNREACHABLE, UNREACH_PORT, UNREACH_PROTOCOL
+from ..wire.ipv4 import Ipv4Repr
+from ..wire.tcp import ACK, HEADER, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr
+from .config import NO_ROUTE, REFUSED, STACK_CLOSED, State, TcpConfig, TcpCounters, TcpError
+from .seq import seq_add
+from .socket import TcpSocket
+from .tcb import Tcb
+from .txbuf import TxBuffer, TxPool
+
+ISN_TICK_STEP = 13_733
+"""RFC 6528's clock runs at 4 microseconds; one 55 ms tick is about 13,733 of its steps."""
+_TUPLE = struct.Struct("!IHIH")
+_PORTS = struct.Struct("!HHI")
+
+
+class TcpListener:
+    """A port in LISTEN. Connections that complete the handshake wait in a backlog for accept()."""
+
+    def __init__(self, layer: TcpLayer, port: int, backlog: int) -> None:
+        self.layer = layer
+        self.port = port
+        self.backlog = backlog
+        self.ready: deque[TcpSocket] = deque()
+        self.embryonic = 0
+        """Connections in SYN_RECEIVED for this port."""
+        self.closed = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.ready) + self.embryonic >= self.backlog
+
+    @property
+    def pending(self) -> int:
+        """Established connections waiting for accept()."""
+        return len(self.ready)
+
+    def accept(self) -> TcpSocket | None:
+        """The next established connection, or None. The caller now owns it (close or abort it)."""
+        while self.ready:
+            sock = self.ready.popleft()
+            sock.listener = None
+            if sock.state is State.CLOSED and sock.error is not None:
+                self.layer.release(sock)  # reset before anyone took it
+                continue
+            return sock
+        return None
+
+    def close(self) -> None:
+        """Stop listening; connections not yet accepted are reset."""
+        if self.closed:
+            return
+        self.closed = True
+        self.layer.listeners.pop(self.port, None)
+        for sock in list(self.layer.sockets):
+            if sock.listener is self:
+                sock.abort()
+        self.ready.clear()
+
+
+class TcpLayer:
+    def __init__(self, ip: IpLayer, config: TcpConfig | None = None, rx_frames: int = 40) -> None:
+        self.ip = ip
+        self.config = cfg = config or TcpConfig()
+        self.counters = TcpCounters()
+        self.local_ip = ip.address
+        self.mss = max(1, min(cfg.mss, ip.mtu - 40))
+        self.receive_buffer = cfg.receive_buffer or max(rx_frames * 3 // 4, 2) * self.mss
+        self.pool = TxPool(cfg.tx_buffers, self.mss)
+        self.sockets: list[TcpSocket] = []
+        self.connections: dict[tuple[int, int, int], TcpSocket] = {}
+        """By (remote IP, remote port, local port)."""
+        self.listeners: dict[int, TcpListener] = {}
+        self.now = 0
+        """The last tick this layer was given; the application's calls act at this time."""
+        self._key = cfg.isn_key if cfg.isn_key is not None else os.urandom(32)
+        span = cfg.ephemeral_last - cfg.ephemeral_first + 1
+        self._next_port = cfg.ephemeral_first + int.from_bytes(hashlib.blake2s(self._key, digest_size=4).digest(),
+                                                                "big") % span
+        self._scratch = bytearray(FRAME_HEADERS + HEADER_LEN + 8)
+        self._offer_shift = 0
+        while self.receive_buffer >> self._offer_shift > 0xFFFF and self._offer_shift < 14:
+            self._offer_shift += 1
+        ip.register(PROTO_TCP, self)
+
+    # -- the application's calls -----------------------------------------------------------------------------
+
+    def connect(self, remote_ip: int, remote_port: int, local_port: int = 0, now: int | None = None) -> TcpSocket:
+        """Start an active open; the SYN goes out at the next poll. Poll until is_connected or error."""
+        if not 0 < remote_port < 65536:
+            raise TcpError(f"bad port {remote_port}")
+        if now is not None:
+            self.now = now
+        if self.ip.next_hop(remote_ip) is None:
+            raise TcpError(NO_ROUTE)
+        self._make_room()
+        port = local_port or self._ephemeral_port(remote_ip, remote_port)
+        if (remote_ip, remote_port, port) in self.connections:
+            raise TcpError(f"local port {port} is already connected to that peer")
+        sock = self._new_socket(port, remote_ip, remote_port)
+        sock.offer_shift = self._offer_shift if self.config.window_scale else -1
+        sock.state = State.SYN_SENT
+        sock.snd_una = sock.iss
+        sock.snd_nxt = seq_add(sock.iss, 1)
+        sock.syn_pending = True
+        self.counters.active_opens += 1
+        return sock
+
+    def listen(self, port: int, backlog: int = 5) -> TcpListener:
+        if not 0 < port < 65536:
+            raise TcpError(f"bad port {port}")
+        if port in self.listeners:
+            raise TcpError(f"port {port} is already listening")
+        listener = TcpListener(self, port, max(1, min(backlog, self.config.backlog_max)))
+        self.listeners[port] = listener
+        return listener
+
+    def alloc_buffer(self) -> TxBuffer | None:
+        """A free transmit buffer (zero-copy API); prefer TcpSocket.alloc_buffer, which counts per socket."""
+        return self.pool.alloc()
+
+    # -- the table -------------------------------------------------------------------------------------------
+
+    def _make_room(self) -> None:
+        if len(self.sockets) < self.config.max_sockets:
+            return
+        waiting = [s for s in self.sockets if s.state is State.TIME_WAIT]
+        if waiting:
+            oldest = min(waiting, key=lambda s: s.time_wait_at or 0)
+            oldest.app_closed = True
+            oldest.become_closed()
+            return
+        raise TcpError("no free socket (the table is full)")
+
+    def _ephemeral_port(self, remote_ip: int, remote_port: int) -> int:
+        cfg = self.config
+        span = cfg.ephemeral_last - cfg.ephemeral_first + 1
+        for _ in range(span):
+            port = self._next_port
+            self._next_port = cfg.ephemeral_first + (port + 1 - cfg.ephemeral_first) % span
+            if port not in self.listeners and all(s.local_port != port for s in self.sockets):
+                return port
+        raise TcpError("no free local port")
+
+    def _isn(self, local_port: int, remote_ip: int, remote_port: int) -> int:
+        digest = hashlib.blake2s(_TUPLE.pack(self.local_ip, local_port, remote_ip, remote_port), key=self._key,
+                                 digest_size=4).digest()
+        return (int.from_bytes(digest, "big") + self.now * ISN_TICK_STEP) & 0xFFFF_FFFF
+
+    def _new_socket(self, local_port: int, remote_ip: int, remote_port: int) -> TcpSocket:
+        sock = TcpSocket(self, local_port, remote_ip, remote_port, self.mss, self.receive_buffer)
+        sock.iss = self._isn(local_port, remote_ip, remote_port)
+        sock.snd_wl2 = sock.iss
+        self.sockets.append(sock)
+        self.connections[(remote_ip, remote_port, local_port)] = sock
+        return sock
+
+    def established(self, tcb: Tcb) -> None:
+        listener = tcb.listener
+        if isinstance(listener, TcpListener) and isinstance(tcb, TcpSocket):
+            listener.embryonic -= 1
+            listener.ready.append(tcb)
+
+    def release(self, tcb: Tcb) -> None:
+        if tcb.released:
+            return
+        tcb.released = True
+        if isinstance(tcb, TcpSocket):
+            tcb.free_all_buffers()
+            if tcb in self.sockets:
+                self.sockets.remove(tcb)
+            listener = tcb.listener
+            if isinstance(listener, TcpListener):
+                if tcb in listener.ready:
+                    listener.ready.remove(tcb)
+                else:
+                    listener.embryonic -= 1
+                tcb.listener = None
+        key = (tcb.remote_ip, tcb.remote_port, tcb.local_port)
+        if self.connections.get(key) is tcb:
+            del self.connections[key]
+
+    # -- segments in -----------------------------------------------------------------------------------------
+
+    def on_datagram(self, header: Ipv4Repr, payload: memoryview, now: int) -> None:
+        self.now = now
+        c = self.counters
+        c.segments_received += 1
+        if header.dst != self.local_ip:
+            c.not_for_us += 1  # TCP is never broadcast
+            return
+        try:
+            seg = TcpRepr.parse(payload, header.src, header.dst)
+        except WireError:
+            c.bad_segments += 1
+            raise
+        sock = self.connections.get((header.src, seg.src_port, seg.dst_port))
+        if sock is not None and sock.state is not State.CLOSED:
+            sock.on_segment(seg, now)
+            return
+        listener = self.listeners.get(seg.dst_port)
+        if listener is not None:
+            self._on_listen(listener, header.src, seg, now)
+            return
+        if not seg.flags & RST:
+            c.no_socket += 1
+            self._reset_for(header.src, seg, now)
+
+    def _reset_for(self, remote_ip: int, seg: TcpRepr, now: int) -> None:
+        """The reset RFC 9293 3.10.7.1 answers a segment for no connection with."""
+        if seg.flags & ACK:
+            self.send_reset(seg.dst_port, remote_ip, seg.src_port, seg.ack, 0, RST, now)
+        else:
+            self.send_reset(seg.dst_port, remote_ip, seg.src_port, 0, seq_add(seg.seq, seg.seg_len), RST | ACK, now)
+
+    def _on_listen(self, listener: TcpListener, remote_ip: int, seg: TcpRepr, now: int) -> None:
+        c = self.counters
+        flags = seg.flags
+        if flags & RST:
+            return
+        if flags & ACK:
+            self._reset_for(remote_ip, seg, now)
+            return
+        if not flags & SYN:
+            return
+        if listener.full:
+            # Refused before anything is allocated: a reset costs no memory and tells the peer at once.
+            c.syn_refused_backlog += 1
+            self._reset_for(remote_ip, seg, now)
+            return
+        try:
+            self._make_room()
+        except TcpError:
+            c.syn_refused_table_full += 1
+            self._reset_for(remote_ip, seg, now)
+            return
+        sock = self._new_socket(seg.dst_port, remote_ip, seg.src_port)
+        sock.passive = True
+        sock.listener = listener
+        listener.embryonic += 1
+        sock.offer_shift = self._offer_shift if self.config.window_scale else -1
+        sock.irs = seg.seq
+        sock.rcv_nxt = seq_add(seg.seq, 1)
+        sock.take_syn_options(seg)
+        sock.state = State.SYN_RECEIVED
+        sock.snd_una = sock.iss
+        sock.snd_nxt = seq_add(sock.iss, 1)
+        sock.snd_wnd = seg.window
+        sock.snd_wl1 = seg.seq
+        sock.syn_pending = True
+        c.passive_opens += 1
+
+    def on_icmp_error(self, error: IcmpError, now: int) -> None:
+        self.now = now
+        quoted = error.original_payload
+        if len(quoted) < 8 or error.original.src != self.local_ip:
+            return
+        local_port, remote_port, _seq = _PORTS.unpack_from(quoted, 0)
+        sock = self.connections.get((error.original.dst, remote_port, local_port))
+        if sock is None:
+            return
+        self.counters.icmp_errors += 1
+        # Hard errors only matter while opening; later they may be transient (RFC 1122 4.2.3.9).
+        if sock.state is State.SYN_SENT and error.type == DEST_UNREACHABLE:
+            sock.fail(REFUSED if error.code in (UNREACH_PORT, UNREACH_PROTOCOL) else NO_ROUTE, now)
+
+    # -- segments out ----------------------------------------------------------------------------------------
+
+    def _sent(self, tcb: Tcb | None, status: SendStatus, now: int) -> bool:
+        self.counters.segments_sent += 1
+        if status.ok:
+            return True
+        self.counters.send_errors += 1
+        if tcb is not None and status in (SendStatus.NO_ROUTE, SendStatus.HOST_UNREACHABLE) \
+                and tcb.state is State.SYN_SENT:
+            tcb.fail(NO_ROUTE, now)
+        return False
+
+    def send_control(self, tcb: Tcb, flags: int, seq: int, ack: int, now: int, *, syn_options: bool = False) -> bool:
+        window = tcb.advertise(syn=bool(flags & SYN))
+        mss = tcb.our_mss if syn_options else None
+        scale = tcb.offer_shift if syn_options and tcb.offer_shift >= 0 else None
+        seg = TcpRepr(tcb.local_port, tcb.remote_port, seq, ack, flags, window, b"", mss, scale)
+        length = seg.emit(self._scratch, FRAME_HEADERS, self.local_ip, tcb.remote_ip)
+        return self._sent(tcb, self.ip.send_prepared(self._scratch, length, tcb.remote_ip, PROTO_TCP, now), now)
+
+    def send_buffer(self, tcb: Tcb, buf: TxBuffer, flags: int, now: int) -> bool:
+        """Put a data buffer on the wire: header in front of the data already in place, checksum, IP."""
+        window = tcb.advertise()
+        if buf.payload_sum is None:
+            buf.payload_sum = ones_sum(buf.data[: buf.length])
+        buf.sent_count += 1
+        frame = buf.frame
+        HEADER.pack_into(frame, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt,
+                         (HEADER_LEN // 4) << 4, flags, window, 0, 0)
+        length = HEADER_LEN + buf.length
+        total = _pseudo(self.local_ip, tcb.remote_ip, length) + buf.payload_sum
+        value = ones_sum(memoryview(frame)[FRAME_HEADERS : FRAME_HEADERS + HEADER_LEN], total)
+        frame[FRAME_HEADERS + 16] = (~value >> 8) & 0xFF
+        frame[FRAME_HEADERS + 17] = ~value & 0xFF
+        return self._sent(tcb, self.ip.send_prepared(frame, length, tcb.remote_ip, PROTO_TCP, now), now)
+
+    def send_reset(self, local_port: int, remote_ip: int, remote_port: int, seq: int, ack: int, flags: int,
+                   now: int) -> None:
+        self.counters.rst_sent += 1
+        seg = TcpRepr(local_port, remote_port, seq, ack, flags, 0)
+        length = seg.emit(self._scratch, FRAME_HEADERS, self.local_ip, remote_ip)
+        self._sent(None, self.ip.send_prepared(self._scratch, length, remote_ip, PROTO_TCP, now), now)
+
+    # -- the poll loop ---------------------------------------------------------------------------------------
+
+    def drive(self, now: int) -> None:
+        """mTCP's Tcp::drivePackets: timers, queued data, owed ACKs, for every connection."""
+        self.now = now
+        for sock in self.sockets[:] if len(self.sockets) > 1 else self.sockets:
+            sock.drive(now)
+        self.counters.tx_buffers_low_free = self.pool.low_free
+
+    def next_deadline(self) -> int | None:
+        best: int | None = None
+        for sock in self.sockets:
+            deadline = sock.next_deadline()
+            if deadline is not None and (best is None or deadline < best):
+                best = deadline
+        return best
+
+    def close(self, now: int) -> None:
+        """At end_stack: reset every live connection so peers do not wait, and free the table."""
+        self.now = now
+        for sock in list(self.sockets):
+            if sock.error is None:
+                sock.error = STACK_CLOSED
+            sock.abort()
+        for listener in list(self.listeners.values()):
+            listener.close()
+
+    def socket_states(self) -> list[tuple[str, str, str]]:
+        """(local, remote, state) for every connection in the table (for -stats and debugging)."""
+        return [(f"{s.local_address[0]}:{s.local_port}", f"{s.remote_address[0]}:{s.remote_port}", s.state.value)
+                for s in self.sockets]
+
+
+def _pseudo(src: int, dst: int, length: int) -> int:
+    return (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + PROTO_TCP + length

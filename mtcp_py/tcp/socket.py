@@ -1,0 +1,206 @@
+"""A TCP connection as the application sees it: mTCP's polling calls over the block in `tcb.py`.
+
+Nothing here waits. `send` queues what fits in transmit buffers and returns how much it took (0 means
+"come back after a poll": backpressure); `recv` returns what is ready (b"" when nothing is). Segments go
+out and come in when the stack is polled.
+"""
+
+from __future__ import annotations
+
+from ..wire import ip_to_str
+from ..wire.tcp import ACK, RST
+from .config import ABORTED, SENDING, SYNCHRONIZED, State, TcpError
+from .input import SegmentInput
+from .output import SegmentOutput
+from .seq import seq_diff
+from .tcb import ReceiveCallback
+from .txbuf import TxBuffer
+
+
+class TcpSocket(SegmentInput, SegmentOutput):
+    # -- queries ---------------------------------------------------------------------------------------------
+
+    @property
+    def is_connecting(self) -> bool:
+        return self.state is State.SYN_SENT or self.state is State.SYN_RECEIVED
+
+    @property
+    def is_connected(self) -> bool:
+        """The handshake is done and the connection is not yet over (either side may still send)."""
+        return self.state in SYNCHRONIZED and self.state is not State.TIME_WAIT
+
+    @property
+    def is_closed(self) -> bool:
+        """Nothing more will happen on this connection (closed, reset, timed out, or in TIME_WAIT)."""
+        return self.state is State.CLOSED or self.state is State.TIME_WAIT
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer closed its side and every byte it sent has been read."""
+        return self.peer_closed and not self.rx.ready
+
+    @property
+    def readable(self) -> int:
+        """Bytes recv() would return now."""
+        return self.rx.ready
+
+    @property
+    def unacknowledged(self) -> int:
+        """Bytes queued or sent but not yet acknowledged by the peer."""
+        queued = sum(buf.length for buf in self.outgoing)
+        return queued + max(seq_diff(self.snd_nxt, self.snd_una) - (1 if self.fin_sent else 0), 0)
+
+    @property
+    def all_sent(self) -> bool:
+        """Everything handed to send() has been acknowledged."""
+        return not self.outgoing and not self.sent
+
+    @property
+    def send_space(self) -> int:
+        """About how many bytes send() would take now."""
+        if self.app_closed or self.state not in SENDING and not self.is_connecting:
+            return 0
+        cfg = self.owner.config
+        spare = min(self.owner.pool.free, cfg.tx_buffers_per_socket - self.buffers_held)
+        tail_room = self.outgoing[-1].room if self.outgoing else 0
+        return max(spare, 0) * self.segment_room() + tail_room
+
+    def segment_room(self) -> int:
+        return min(self.owner.pool.capacity, self.snd_mss if self.state in SYNCHRONIZED else self.our_mss)
+
+    @property
+    def local_address(self) -> tuple[str, int]:
+        return ip_to_str(self.owner.local_ip), self.local_port
+
+    @property
+    def remote_address(self) -> tuple[str, int]:
+        return ip_to_str(self.remote_ip), self.remote_port
+
+    def __repr__(self) -> str:
+        return f"<TcpSocket {self.local_port} -> {ip_to_str(self.remote_ip)}:{self.remote_port} " \
+               f"{self.state.value}{' ' + self.error if self.error else ''}>"
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    def _check_can_send(self) -> None:
+        if self.error is not None:
+            raise TcpError(self.error)
+        if self.app_closed:
+            raise TcpError("socket is closed for sending")
+        if self.state not in SENDING and not self.is_connecting:
+            raise TcpError("not connected")
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue as much of `data` as transmit buffers allow; returns the number of bytes taken."""
+        self._check_can_send()
+        view = memoryview(data)
+        total = len(view)
+        taken = 0
+        outgoing = self.outgoing
+        if outgoing and outgoing[-1].room:
+            taken = outgoing[-1].append(view, 0)
+        if taken < total:
+            pool = self.owner.pool
+            limit = self.owner.config.tx_buffers_per_socket
+            room = self.segment_room()
+            while taken < total and self.buffers_held < limit:
+                buf = pool.alloc(self)
+                if buf is None:
+                    self.owner.counters.tx_pool_empty += 1
+                    break
+                self.buffers_held += 1
+                buf.capacity = room
+                taken += buf.append(view, taken)
+                outgoing.append(buf)
+        return taken
+
+    def alloc_buffer(self) -> TxBuffer | None:
+        """Zero-copy send, step 1: a transmit buffer to fill (`buf.data[:n]`), or None when none is free."""
+        if self.buffers_held >= self.owner.config.tx_buffers_per_socket:
+            return None
+        buf = self.owner.pool.alloc(self)
+        if buf is not None:
+            self.buffers_held += 1
+            buf.capacity = self.segment_room()
+        return buf
+
+    def send_buffer(self, buf: TxBuffer, length: int) -> None:
+        """Zero-copy send, step 2: queue `length` bytes written at `buf.data`; the socket owns it now."""
+        if length < 0 or length > len(buf.data):
+            raise ValueError(f"length {length} outside the buffer")
+        try:
+            self._check_can_send()
+        except TcpError:
+            self.free_buffer(buf)
+            raise
+        buf.length = length
+        buf.payload_sum = None
+        buf.capacity = length  # a later send() starts a new buffer rather than appending to this one
+        self.outgoing.append(buf)
+
+    def free_buffer(self, buf: TxBuffer) -> None:
+        """Give back a buffer from alloc_buffer() that will not be sent."""
+        self.owner.pool.release(buf)
+        self.buffers_held -= 1
+
+    def set_nodelay(self, nodelay: bool = True) -> None:
+        """Turn Nagle's algorithm off (True) or on: off sends small writes at once (interactive use)."""
+        self.nagle = not nodelay
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def recv(self, max_bytes: int = 65_536) -> bytes:
+        """Up to `max_bytes` bytes that have arrived, b"" when none have (check at_eof and error)."""
+        data = self.rx.read(max_bytes)
+        if data:
+            self._after_read()
+        return data
+
+    def recv_into(self, target: bytearray | memoryview) -> int:
+        n = self.rx.read_into(target)
+        if n:
+            self._after_read()
+        return n
+
+    def _after_read(self) -> None:
+        """The window opened; announce it when it grew by enough to matter (receiver SWS avoidance)."""
+        if self.state not in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2):
+            return
+        free = self.rx.free
+        right = (free >> self.rcv_shift) << self.rcv_shift
+        grown = seq_diff(self.rcv_nxt, self.rcv_adv) + right
+        if grown >= min(self.rx.capacity // 2, self.our_mss):
+            if not self.ack_now:
+                self.owner.counters.window_updates += 1
+            self.ack_now = True
+
+    def set_receive_callback(self, callback: ReceiveCallback | None) -> None:
+        """Zero-copy receive: `callback(socket, view)` gets in-order data inside the stack's receive buffer
+        and returns True when it consumed it (the view is invalid afterwards) or False to have it queued."""
+        self.on_receive = callback
+
+    # -- ending ----------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Orderly close: a FIN after everything queued. recv() still works until the peer's FIN."""
+        if self.app_closed:
+            return
+        self.app_closed = True
+        state = self.state
+        if state is State.CLOSED or state is State.SYN_SENT:
+            self.become_closed()
+            self.owner.release(self)
+        elif state in (State.SYN_RECEIVED, State.ESTABLISHED, State.CLOSE_WAIT):
+            self.fin_queued = True  # from SYN_RECEIVED, the FIN waits for the handshake to complete
+
+    def abort(self) -> None:
+        """Hard close: a reset to the peer now, queued and unacknowledged data discarded, slot freed."""
+        state = self.state
+        if state in SYNCHRONIZED and state is not State.TIME_WAIT or state is State.SYN_RECEIVED:
+            self.owner.send_reset(self.local_port, self.remote_ip, self.remote_port, self.snd_nxt, self.rcv_nxt,
+                                  RST | ACK, self.owner.now)
+        if self.error is None and state is not State.CLOSED:
+            self.error = ABORTED
+        self.app_closed = True
+        self.become_closed()
+        self.owner.release(self)

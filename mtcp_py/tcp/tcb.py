@@ -1,0 +1,150 @@
+"""The transmission control block: everything one connection remembers, and the owner it reports to.
+
+The fields follow RFC 9293's names (snd_una, snd_nxt, rcv_nxt...). Segment arrival (`input.py`) and
+sending plus timers (`output.py`) are separate mixins over this block; `socket.py` adds the application's
+calls. None of them reads a clock: every entry point is given `now` in ticks, or uses the last `now` the
+owner saw.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .config import State, TcpConfig, TcpCounters
+from .rtt import RttEstimator
+from .rxqueue import ReceiveQueue
+from .txbuf import TxBuffer, TxPool
+
+ReceiveCallback = Callable[[Any, memoryview], bool]
+"""Zero-copy receive: called with the socket and in-order data still in the stack's receive buffer. Return True when the
+data was consumed (the view is invalid after the call), False to have it queued as usual."""
+
+
+class Owner(Protocol):
+    """What a connection needs from the TCP layer that owns it."""
+
+    config: TcpConfig
+    counters: TcpCounters
+    pool: TxPool
+    now: int
+    local_ip: int
+
+    def send_control(self, tcb: Tcb, flags: int, seq: int, ack: int, now: int, *, syn_options: bool = False) -> bool:
+        ...
+
+    def send_buffer(self, tcb: Tcb, buf: TxBuffer, flags: int, now: int) -> bool: ...
+
+    def send_reset(self, local_port: int, remote_ip: int, remote_port: int, seq: int, ack: int, flags: int,
+                   now: int) -> None: ...
+
+    def established(self, tcb: Tcb) -> None: ...
+
+    def release(self, tcb: Tcb) -> None: ...
+
+
+class Tcb:
+    def __init__(self, owner: Owner, local_port: int, remote_ip: int, remote_port: int, mss: int,
+                 receive_buffer: int) -> None:
+        cfg = owner.config
+        self.owner = owner
+        self.local_port = local_port
+        self.remote_ip = remote_ip
+        self.remote_port = remote_port
+        self.state = State.CLOSED
+        self.passive = False
+        self.listener: object | None = None
+        """The listener that made this connection, until accept() hands it out."""
+        self.error: str | None = None
+        self.peer_closed = False
+        self.app_closed = False
+        """The application called close() (FIN queued) or abort(); the slot is freed once CLOSED."""
+        self.released = False
+        self.nagle = cfg.nagle
+        # send sequence space
+        self.iss = 0
+        self.snd_una = 0
+        self.snd_nxt = 0
+        self.snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.max_snd_wnd = 0
+        self.snd_mss = min(536, mss)
+        """What the peer may receive per segment; 536 until its MSS option says otherwise (RFC 9293 3.7.1)."""
+        self.our_mss = mss
+        self.snd_shift = 0
+        self.fin_queued = False
+        self.fin_sent = False
+        self.fin_seq = 0
+        # receive sequence space
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_shift = 0
+        self.offer_shift = 0
+        """The scale this side offers in its SYN; used only if the peer offers one too."""
+        self.rcv_adv = 0
+        """Right edge of the window last advertised."""
+        self.rx = ReceiveQueue(receive_buffer, cfg.out_of_order_ranges)
+        self.on_receive: ReceiveCallback | None = None
+        # rings of transmit buffers
+        self.outgoing: deque[TxBuffer] = deque()
+        self.sent: deque[TxBuffer] = deque()
+        self.buffers_held = 0
+        # timers (absolute ticks, or None when idle)
+        self.rtt = RttEstimator(cfg.rto_initial_ticks, cfg.rto_min_ticks, cfg.rto_max_ticks)
+        self.retransmit_at: int | None = None
+        self.retries = 0
+        self.persist_at: int | None = None
+        self.persist_backoff = 0
+        self.ack_due: int | None = None
+        self.time_wait_at: int | None = None
+        self.fin_wait_2_at: int | None = None
+        self.timing_seq: int | None = None
+        """The acknowledgement that ends the round trip being timed, or None (Karn: never a resent one)."""
+        self.timing_start = 0
+        # acknowledgements owed
+        self.ack_now = False
+        self.unacked_segments = 0
+        self.syn_pending = False
+        # loss recovery
+        self.dup_acks = 0
+        self.recover: int | None = None
+        """While set, every ACK that advances but stops short of it resends the next hole (NewReno)."""
+
+    def advertise(self, syn: bool = False) -> int:
+        """The window field for a segment about to go out; it acknowledges all received, so no ACK is owed."""
+        free = self.rx.free
+        if syn:
+            window = min(free, 0xFFFF)  # a SYN's window is never scaled (RFC 7323 2.2)
+            self.rcv_adv = (self.rcv_nxt + window) & 0xFFFF_FFFF
+        else:
+            window = min(free >> self.rcv_shift, 0xFFFF)
+            self.rcv_adv = (self.rcv_nxt + (window << self.rcv_shift)) & 0xFFFF_FFFF
+        self.ack_now = False
+        self.ack_due = None
+        self.unacked_segments = 0
+        return window
+
+    # -- what the mixins provide to each other --------------------------------------------------------------
+
+    def drive(self, now: int) -> None:
+        raise NotImplementedError
+
+    def send_ack(self, now: int) -> None:
+        raise NotImplementedError
+
+    def fail(self, reason: str, now: int) -> None:
+        raise NotImplementedError
+
+    def enter_time_wait(self, now: int) -> None:
+        raise NotImplementedError
+
+    def become_closed(self) -> None:
+        raise NotImplementedError
+
+    def free_acked(self, ack: int) -> None:
+        raise NotImplementedError
+
+    def retransmit_head(self, now: int) -> None:
+        raise NotImplementedError

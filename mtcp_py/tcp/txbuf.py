@@ -1,0 +1,92 @@
+"""The transmit side's memory, as in mTCP: a pool of pre-allocated buffers owned by TCP.
+
+Each buffer has room for the Ethernet, IP and TCP headers in front of the data, so a segment goes out from
+where the application's bytes were first copied (or written directly, through the zero-copy API) without
+another copy. A socket keeps buffers on two rings: `outgoing` (queued, not yet sent) and `sent` (waiting
+for an acknowledgement); when the peer acknowledges a buffer's last byte it goes back to the pool.
+"""
+
+from __future__ import annotations
+
+from ..ip import FRAME_HEADERS
+from ..wire.tcp import HEADER_LEN
+
+DATA_OFFSET = FRAME_HEADERS + HEADER_LEN
+"""Where data starts in a buffer: segments built from buffers carry no TCP options."""
+
+
+class TxBuffer:
+    """One segment's worth of room. `data` is where the payload goes; `length` how much of it is used."""
+
+    __slots__ = ("frame", "data", "capacity", "length", "seq", "payload_sum", "sent_count", "owner")
+
+    def __init__(self, capacity: int) -> None:
+        self.frame = bytearray(DATA_OFFSET + capacity)
+        self.data = memoryview(self.frame)[DATA_OFFSET:]
+        self.capacity = capacity
+        self.length = 0
+        self.seq = 0
+        """Sequence number of the first byte, set when the buffer is first sent."""
+        self.payload_sum: int | None = None
+        """The payload's one's-complement sum, kept from the first send for retransmissions."""
+        self.sent_count = 0
+        self.owner: object | None = None
+
+    @property
+    def room(self) -> int:
+        return self.capacity - self.length
+
+    def append(self, data: bytes | bytearray | memoryview, start: int = 0) -> int:
+        """Copy as much of data[start:] as fits; returns how many bytes were taken."""
+        take = min(self.capacity - self.length, len(data) - start)
+        if take > 0:
+            self.data[self.length : self.length + take] = data[start : start + take]
+            self.length += take
+            self.payload_sum = None
+        return max(take, 0)
+
+    def reset(self) -> None:
+        self.capacity = len(self.data)
+        self.length = 0
+        self.seq = 0
+        self.payload_sum = None
+        self.sent_count = 0
+        self.owner = None
+
+
+class TxPool:
+    """`count` buffers of `capacity` data bytes each, allocated once; a free stack (most recent first)."""
+
+    def __init__(self, count: int, capacity: int) -> None:
+        if count < 1 or capacity < 1:
+            raise ValueError("a transmit pool needs at least one buffer with room for data")
+        self.capacity = capacity
+        self.count = count
+        self.buffers = [TxBuffer(capacity) for _ in range(count)]
+        self._free = list(reversed(self.buffers))
+        self.low_free = count
+
+    @property
+    def free(self) -> int:
+        return len(self._free)
+
+    def alloc(self, owner: object | None = None) -> TxBuffer | None:
+        if not self._free:
+            return None
+        buf = self._free.pop()
+        buf.owner = owner
+        free = len(self._free)
+        if free < self.low_free:
+            self.low_free = free
+        return buf
+
+    def release(self, buf: TxBuffer) -> None:
+        if buf.owner is _FREE:
+            raise ValueError("transmit buffer freed twice")
+        buf.reset()
+        buf.owner = _FREE
+        self._free.append(buf)
+
+
+_FREE = object()
+"""Marks a buffer that is on the free stack, so a double free is caught rather than corrupting the pool."""

@@ -1,0 +1,589 @@
+"""The DOS machine: unicorn's real-mode CPU, our memory and ROM, services in Python, and the run loop.
+
+The CPU runs in slices of a few thousand instructions. DOS, BIOS and packet-driver calls are served inside
+the CPU's interrupt hook without stopping it; timer and NIC interrupts are delivered between slices (the
+only safe moment: stopping unicorn from another thread is racy). Idle calls stop the slice early and the
+loop sleeps until the next timer tick, frame or key (real time), or jumps time forward (virtual time).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_16, Uc, UcError
+from unicorn import x86_const as x86
+
+from ..clock import TICK_HZ
+from ..driver import PacketDriver
+from ..registers import DriverMemory, RegisterEntry, Registers
+from . import rom
+from .bios import Bios
+from .cpu import Cpu
+from .dos21 import DosServices
+from .files import DriveC, console_streams_flush
+from .loader import Program, ProgramError, build_environment, load_program, parse_program
+from .memory import BDA_SEGMENT, ROM_SEGMENT, Arena, GuestMemory, linear
+from .nic import NicBridge
+from .timer import InstructionTime, MachineClock, Pic, Pit, RealTime
+
+FAULT_STATUS = 125
+CTRL_C_STATUS = 130
+SLICE = 10_000
+DEFAULT_VIRTUAL_RATE = 20_000_000
+"""Instructions per virtual second when --cycles is not given (a fast 486's worth)."""
+POLLS_BEFORE_IDLE = 4
+IDLE_QUANTUM = 0.02
+"""Shortest idle sleep when the program runs the PIT faster than this (seconds)."""
+HARDWARE_VECTORS = set(range(0x08, 0x10)) | set(range(0x70, 0x78))
+
+
+@dataclass
+class MachineConfig:
+    program: Path
+    args: list[str] = field(default_factory=list)
+    drive: Path | None = None
+    environment: list[tuple[str, str]] = field(default_factory=list)
+    overlays: dict[str, Path] = field(default_factory=dict)
+    virtual_clock: bool = False
+    cycles_per_ms: int | None = None
+    trace: bool = False
+    driver: PacketDriver | None = None
+    packet_interrupt: int = 0x60
+    slice: int = SLICE
+
+
+class MachineError(Exception):
+    """The machine could not start (bad program, bad folder); the message is one line."""
+
+
+class Machine:
+    def __init__(self, config: MachineConfig, *, stderr: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.log = stderr or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.exit_code: int | None = None
+        self.stop_message = ""
+        self.clock: MachineClock = (InstructionTime(config.cycles_per_ms * 1000 if config.cycles_per_ms
+                                                    else DEFAULT_VIRTUAL_RATE)
+                                    if config.virtual_clock else RealTime())
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_16)
+        self.uc.mem_map(0, 0xC0000)
+        self.uc.mem_map(ROM_SEGMENT << 4, 0x10000)
+        self.cpu = Cpu(self.uc)
+        self.memory = GuestMemory(self.uc)
+        rom_bytes, self.traps = rom.build_rom()
+        self.memory.write(ROM_SEGMENT, 0, rom_bytes)
+        self.default_vectors = [(ROM_SEGMENT, rom.vector_stub(n)) for n in range(256)]
+        self.default_vectors[8] = (ROM_SEGMENT, rom.BIOS_TIMER)
+        self.code_vectors = {8}
+        """Vectors whose ROM handler is real code: always entered through the vector table."""
+        self.packet_interrupt = config.packet_interrupt
+        for number, (segment, offset) in enumerate(self.default_vectors):
+            self.memory.set_vector(number, segment, offset)
+        self.pit = Pit(self.clock)
+        self.pic = Pic()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._sleeping = False
+        self.activity = 0
+        self._activity_at_last_poll = -1
+        self._quiet_polls = 0
+        self.idle_requested = False
+        self.reported: set[str] = set()
+        self.break_requests = 0
+        self.break_pending = False
+        self.break_interrupt_pending = False
+        self._ctrl_c_frames: list[tuple[int, int, int]] = []
+        self._tick_returns: list[tuple[int, int]] = []
+        drive = Path(config.drive) if config.drive else Path(config.program).resolve().parent
+        if not drive.is_dir():
+            raise MachineError(f"{drive}: drive C: must be an existing folder")
+        self.drive = DriveC(drive, overlays=dict(config.overlays))
+        self.bios = Bios(self)
+        self.dos = DosServices(self)
+        self.nic: NicBridge | None = None
+        self.pktdrv: RegisterEntry | None = None
+        self.driver: PacketDriver | None = None
+        if config.driver is not None:
+            self.attach_driver(config.driver)
+        self.arena = Arena(self.memory)
+        self.psp = 0
+        self._load(config)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, x86.UC_X86_INS_IN)
+        self.instructions = 0
+
+    def attach_driver(self, driver: PacketDriver) -> None:
+        """Install `driver` on the packet interrupt: its vector points at a handler with "PKT DRVR"."""
+        self.driver = driver
+        driver.interrupt = self.packet_interrupt
+        self.nic = NicBridge(driver, self.wake)
+        tables = DriverMemory(ROM_SEGMENT, rom.DRIVER_NAME, rom.DRIVER_PARAMETERS, rom.DRIVER_STATISTICS)
+        self.pktdrv = RegisterEntry(driver, self.memory, tables, self.nic.make_receiver)
+        self.default_vectors[self.packet_interrupt] = (ROM_SEGMENT, rom.PKT_HANDLER)
+        self.memory.set_vector(self.packet_interrupt, ROM_SEGMENT, rom.PKT_HANDLER)
+
+    # -- loading ------------------------------------------------------------------------------------------
+
+    def dos_path_of(self, host: Path) -> str:
+        try:
+            relative = Path(os.path.realpath(host)).relative_to(self.drive.root)
+        except ValueError:
+            return "C:\\" + host.name.upper()
+        return "C:\\" + "\\".join(p.upper() for p in relative.parts)
+
+    def _load(self, config: MachineConfig) -> None:
+        name = str(config.program)
+        try:
+            data = Path(config.program).read_bytes()
+        except OSError as exc:
+            raise MachineError(f"{name}: {exc.strerror or exc}") from None
+        try:
+            program: Program = parse_program(data, name)
+            environment = build_environment(config.environment, self.dos_path_of(Path(config.program)))
+            loaded = load_program(program, self.memory, self.arena, environment, config.args,
+                                  (ROM_SEGMENT, rom.vector_stub(0x21)),
+                                  {n: self.default_vectors[n] for n in (0x22, 0x23, 0x24)}, name)
+        except ProgramError as exc:
+            raise MachineError(str(exc)) from None
+        self.psp = loaded.psp
+        cpu = self.cpu
+        cpu.cs, cpu.ip, cpu.ss, cpu.sp = loaded.cs, loaded.ip, loaded.ss, loaded.sp
+        cpu.ds = cpu.es = loaded.psp
+        cpu.ax = cpu.bx = cpu.dx = cpu.si = cpu.di = cpu.bp = 0
+        cpu.cx = 0xFF
+        cpu.eflags = 0x0202
+        self.dos.dta = (loaded.psp, 0x80)
+        self.bios.start()
+
+    # -- helpers for services ------------------------------------------------------------------------------
+
+    def trace(self, text: str) -> None:
+        if self.config.trace:
+            self.log(f"trace {text}")
+
+    def unsupported(self, what: str, cs: int, ip: int) -> None:
+        """Report an unserved call once (by what it is), naming where the program made it."""
+        if what not in self.reported:
+            self.reported.add(what)
+            self.log(f"mtcp-dosrun: unsupported {what} at {cs:04X}:{ip:04X}")
+
+    def exit(self, code: int, message: str = "") -> None:
+        if self.exit_code is None:
+            self.exit_code = code & 0xFF if code < 256 else code
+            self.stop_message = message
+        self.uc.emu_stop()
+
+    def note_activity(self) -> None:
+        self.activity += 1
+
+    def idle(self) -> None:
+        """The program yields (INT 28h, 2Fh/1680): nothing to do until an interrupt, unless it just did work."""
+        if self.activity == self._activity_at_last_poll:
+            self._go_idle()
+        self._activity_at_last_poll = self.activity
+        self._quiet_polls = 0
+
+    def _go_idle(self) -> None:
+        # Timer ticks owed from a sleep are handed over right here, without leaving the CPU: a program
+        # that set the PIT to 1 kHz gets a burst of them per wake-up instead of a wake-up per tick.
+        if not self.clock.virtual and self._timer_interrupt_now():
+            return
+        self.idle_requested = True
+        self.uc.emu_stop()
+
+    def _timer_interrupt_now(self) -> bool:
+        cpu = self.cpu
+        if cpu.flags_at is not None or not cpu.interrupts_enabled():
+            return False
+        self.pit.update()
+        if not self.pit.owed or not self.pic.can_take(0):
+            return False
+        self._deliver_timer(cpu.cs, cpu.ip)
+        return True
+
+    def _deliver_timer(self, return_cs: int, return_ip: int) -> None:
+        """IRQ0 through vector 8, returning to the tick chain: every tick owed is handed over before the
+        interrupted code runs again, so a program never acts on a clock that lags behind."""
+        self.pit.owed -= 1
+        self.pic.begin(0)
+        if len(self._tick_returns) < 64:
+            self._tick_returns.append((return_cs, return_ip))
+            return_cs, return_ip = ROM_SEGMENT, rom.TICK_CHAIN
+        vector = self.memory.vector(8)
+        self.cpu.deliver(vector[0], vector[1], return_cs, return_ip)
+
+    def _tick_returned(self) -> None:
+        cpu = self.cpu
+        if not self._tick_returns:
+            self.exit(FAULT_STATUS, self.fault_text("stray return into the timer chain", cpu.cs, cpu.ip - 2))
+            return
+        return_cs, return_ip = self._tick_returns.pop()
+        self.pit.update()
+        if self.pit.owed and self.pic.can_take(0) and cpu.interrupts_enabled():
+            self._deliver_timer(return_cs, return_ip)
+            return
+        cpu.cs, cpu.ip = return_cs, return_ip
+
+    def poll(self) -> None:
+        """The program polled the clock or the keyboard and found nothing new: idle if it keeps doing so."""
+        if self.activity != self._activity_at_last_poll:
+            self._activity_at_last_poll = self.activity
+            self._quiet_polls = 0
+            return
+        self._quiet_polls += 1
+        if self._quiet_polls >= POLLS_BEFORE_IDLE:
+            self._quiet_polls = 0
+            self._go_idle()
+
+    def wake(self) -> None:
+        if self._sleeping:
+            try:
+                os.write(self._wake_write, b"!")
+            except OSError:
+                pass
+
+    # -- the interrupt hook ----------------------------------------------------------------------------------
+
+    def _on_interrupt(self, uc: Uc, number: int, _data: object) -> None:
+        cpu = self.cpu
+        try:
+            if number == rom.TRAP and cpu.cs == ROM_SEGMENT:
+                self._on_trap(cpu.ip)
+                return
+            ip = cpu.ip
+            cs = cpu.cs
+            if number < 8 and self.memory.read(cs, (ip - 2) & 0xFFFF, 2) != bytes([0xCD, number]):
+                self._cpu_exception(number, cs, ip)
+                return
+            vector = self.memory.vector(number)
+            if vector == self.default_vectors[number] and number not in self.code_vectors:
+                cpu.flags_at = None
+                self.serve(number, cs, (ip - 2) & 0xFFFF)
+            else:
+                cpu.deliver(vector[0], vector[1], cs, ip)
+        except Exception as exc:  # a bug in a service must end the run cleanly, not hang unicorn
+            self.exit(FAULT_STATUS, f"internal error serving INT {number:02X}h: {type(exc).__name__}: {exc}")
+
+    def _cpu_exception(self, number: int, cs: int, ip: int) -> None:
+        vector = self.memory.vector(number)
+        if vector != self.default_vectors[number]:
+            self.cpu.deliver(vector[0], vector[1], cs, ip)
+            return
+        names = {0: "divide error", 1: "single step", 3: "breakpoint", 4: "overflow", 5: "bound range",
+                 6: "invalid opcode", 7: "no coprocessor"}
+        if number in (1, 3, 4):
+            return  # the default handlers of the debug and overflow interrupts just return
+        self.exit(FAULT_STATUS, self.fault_text(names.get(number, f"exception {number}"), cs, ip))
+
+    def fault_text(self, what: str, cs: int, ip: int) -> str:
+        try:
+            code = self.memory.read_linear(linear(cs, ip), 8).hex(" ")
+        except UcError:
+            code = "unmapped"
+        return f"mtcp-dosrun: CPU fault: {what} at {cs:04X}:{ip:04X} (bytes there: {code})"
+
+    def _on_trap(self, ip: int) -> None:
+        cpu = self.cpu
+        traps = self.traps
+        vector = rom.vector_of_stub_trap(ip)
+        if vector is not None or ip == traps.pkt_handler:
+            number = self.packet_interrupt if vector is None else vector
+            sp = cpu.sp
+            frame = linear(cpu.ss, sp)
+            cpu.flags_at = frame + 4
+            try:
+                caller_ip, caller_cs = (self.memory.word(cpu.ss, sp), self.memory.word(cpu.ss, sp + 2))
+                self.serve(number, caller_cs, (caller_ip - 2) & 0xFFFF)
+            finally:
+                cpu.flags_at = None
+        elif ip == traps.bios_tick:
+            self.bios.timer_tick()
+        elif ip == traps.nic_begin:
+            self._nic_begin()
+        elif ip == traps.nic_copy:
+            self._nic_copy()
+        elif ip == traps.tick_chain:
+            self._tick_returned()
+        elif ip == traps.ctrl_c_return:
+            self._ctrl_c_returned()
+        else:
+            self.exit(FAULT_STATUS, self.fault_text("jump into the ROM", cpu.cs, ip - 2))
+
+    def serve(self, number: int, cs: int, ip: int) -> None:
+        """Serve vector `number` in Python; cs:ip is the caller's INT instruction (for reports)."""
+        if number == 0x21:
+            self.dos.serve(cs, ip)
+        elif self.pktdrv is not None and number == self.packet_interrupt:
+            self._serve_packet_driver()
+        elif not self.bios.serve(number, cs, ip):
+            if number in HARDWARE_VECTORS or number in (0x1B, 0x1C):
+                return
+            self.unsupported(f"INT {number:02X}h AH={self.cpu.ah:02X}h", cs, ip)
+            self.cpu.set_carry(True)
+
+    # -- the packet driver ------------------------------------------------------------------------------------
+
+    def _serve_packet_driver(self) -> None:
+        assert self.pktdrv is not None
+        cpu = self.cpu
+        regs = Registers(cpu.ax, cpu.bx, cpu.cx, cpu.dx, cpu.si, cpu.di, cpu.ds, cpu.es)
+        out = self.pktdrv.call(regs)
+        cpu.ax, cpu.bx, cpu.cx, cpu.dx = out.ax, out.bx, out.cx, out.dx
+        cpu.si, cpu.di, cpu.ds, cpu.es = out.si, out.di, out.ds, out.es
+        cpu.set_carry(out.carry)
+        if regs.ah == 4:
+            self.note_activity()
+        self.trace(f"pktdrv {self.pktdrv.last_call}")
+
+    def _nic_begin(self) -> None:
+        assert self.nic is not None
+        cpu = self.cpu
+        item = self.nic.next_frame()
+        if item is None:
+            self.nic.in_interrupt = False
+            cpu.set_carry(True)
+            return
+        self.memory.write(ROM_SEGMENT, rom.RECEIVER_POINTER,
+                          item.receiver_offset.to_bytes(2, "little") + item.receiver_segment.to_bytes(2, "little"))
+        cpu.ax, cpu.bx, cpu.cx, cpu.dx, cpu.di, cpu.es = 0, item.handle, len(item.frame), 0, 0, 0
+        cpu.set_carry(False)
+
+    def _nic_copy(self) -> None:
+        assert self.nic is not None
+        cpu = self.cpu
+        item = self.nic.current
+        segment, offset = cpu.es, cpu.di
+        if item is None or (segment == 0 and offset == 0):
+            self.nic.refused_current()
+            self.trace("nic receiver refused the frame")
+            cpu.set_carry(True)
+            return
+        self.memory.write(segment, offset, item.frame)
+        self.nic.current = None
+        self.nic.delivered += 1
+        self.note_activity()
+        cpu.ax, cpu.bx, cpu.cx, cpu.ds, cpu.si = 1, item.handle, len(item.frame), segment, offset
+        cpu.set_carry(False)
+
+    # -- port I/O: PIT and PIC --------------------------------------------------------------------------------
+
+    def _on_out(self, uc: Uc, port: int, size: int, value: int, _data: object) -> None:
+        value &= 0xFF
+        if port == 0x20:
+            self.pic.write_command(value)
+        elif port == 0x21:
+            self.pic.write_mask(value)
+        elif port == 0x43:
+            self.pit.write_control(value)
+        elif port == 0x40:
+            self.pit.write_data(value)
+            self.trace(f"pit channel 0 divisor {self.pit.divisor}")
+
+    def _on_in(self, uc: Uc, port: int, size: int, _data: object) -> int:
+        if port == 0x40:
+            return self.pit.read_data()
+        if port == 0x20:
+            return self.pic.read_command()
+        if port == 0x21:
+            return self.pic.mask
+        if port == 0x60:
+            return 0
+        return 0xFF
+
+    # -- Ctrl-C ----------------------------------------------------------------------------------------------
+
+    def request_break(self) -> None:
+        """Ctrl-C at the terminal: INT 1Bh at the next chance, INT 23h at the next DOS call that checks."""
+        self.break_requests += 1
+        if self.break_requests >= 2:
+            self.exit(CTRL_C_STATUS, "mtcp-dosrun: stopped by a second Ctrl-C")
+            return
+        self.break_pending = True
+        self.break_interrupt_pending = True
+        self.wake()
+
+    def deliver_ctrl_c(self, restart_cs: int, restart_ip: int) -> None:
+        """INT 23h from inside a DOS call, with the caller's registers; IRET restarts the call."""
+        self.break_pending = False
+        self.break_requests = 0
+        vector = self.memory.vector(0x23)
+        if vector == self.default_vectors[0x23]:
+            self.exit(CTRL_C_STATUS, "^C")
+            return
+        cpu = self.cpu
+        self._ctrl_c_frames.append((cpu.sp, restart_cs, restart_ip))
+        cpu.deliver(vector[0], vector[1], ROM_SEGMENT, rom.CTRL_C_RETURN)
+        self.trace("INT 23h (Ctrl-C) delivered")
+
+    def _ctrl_c_returned(self) -> None:
+        cpu = self.cpu
+        if not self._ctrl_c_frames:
+            self.exit(FAULT_STATUS, self.fault_text("stray Ctrl-C return", cpu.cs, cpu.ip - 2))
+            return
+        sp_before, restart_cs, restart_ip = self._ctrl_c_frames.pop()
+        if cpu.sp != sp_before:
+            cpu.pop()  # the handler returned with RETF: the FLAGS word is still there; its CF decides
+            if cpu.eflags & 1:
+                self.exit(CTRL_C_STATUS, "^C")
+                return
+        cpu.cs, cpu.ip = restart_cs, restart_ip
+
+    # -- the run loop -----------------------------------------------------------------------------------------
+
+    def _deliver_pending_interrupts(self) -> None:
+        self.pit.update()
+        driver = self.driver
+        if driver is not None and self.nic is not None:
+            driver.poll(self.clock.now())
+        cpu = self.cpu
+        if not cpu.interrupts_enabled():
+            return
+        if self.break_interrupt_pending:
+            self.break_interrupt_pending = False
+            self.memory.write(BDA_SEGMENT, 0x71, b"\x80")
+            vector = self.memory.vector(0x1B)
+            if vector != self.default_vectors[0x1B]:
+                cpu.deliver(vector[0], vector[1], cpu.cs, cpu.ip)
+                self.trace("INT 1Bh (Ctrl-Break) delivered")
+                return
+        if self.pit.owed and self.pic.can_take(0):
+            self._deliver_timer(cpu.cs, cpu.ip)
+            return
+        if self.nic is not None and not self.nic.in_interrupt and self.nic.pending():
+            self.nic.in_interrupt = True
+            self.nic.delivered_this_interrupt = 0
+            cpu.deliver(ROM_SEGMENT, rom.NIC_ISR, cpu.cs, cpu.ip)
+
+    def _wait_idle(self) -> None:
+        """Nothing to do until an interrupt: sleep (real time) or move time forward (virtual time)."""
+        self.pit.update()
+        if self.pit.owed or (self.nic is not None and self.nic.pending()) or self.exit_code is not None:
+            return
+        if self.break_interrupt_pending:
+            return
+        driver = self.driver
+        deadline = self.pit.next_fire
+        link_deadline = driver.next_deadline() if driver is not None else None
+        if link_deadline is not None:
+            deadline = min(deadline, link_deadline / TICK_HZ)
+        if isinstance(self.clock, InstructionTime):
+            if driver is not None and driver.link.threaded:
+                self._sleep(0.002)  # a real network answers in real time: give it a moment first
+                if self.nic is not None and self.nic.pending():
+                    return
+            self.clock.jump_to(deadline)
+            return
+        # A fast PIT does not wake the host at its rate: ticks due meanwhile are delivered in a burst.
+        self._sleep(max(deadline - self.clock.seconds(), IDLE_QUANTUM if self.pit.period < IDLE_QUANTUM else 0.0))
+
+    def _sleep(self, timeout: float) -> None:
+        watch = [self._wake_read]
+        if self.bios.keyboard.waiting_on_tty():
+            watch.append(0)
+        self._sleeping = True
+        try:
+            if self.nic is not None and self.nic.pending():
+                return
+            select.select(watch, [], [], timeout)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._sleeping = False
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _slice_length(self) -> int:
+        if isinstance(self.clock, InstructionTime):
+            return max(1, min(self.config.slice, self.clock.instructions_until(self.pit.next_fire)))
+        return self.config.slice
+
+    def run(self) -> int:
+        """Run the program to its end; returns the process exit status. The link is always released."""
+        previous = self._install_signal_handler()
+        started = time.monotonic()
+        paced = self.config.cycles_per_ms if not self.config.virtual_clock else None
+        try:
+            while self.exit_code is None:
+                self._deliver_pending_interrupts()
+                if self.exit_code is not None:
+                    break
+                count = self._slice_length()
+                self.idle_requested = False
+                cpu = self.cpu
+                try:
+                    self.uc.emu_start((cpu.cs << 4) + cpu.ip, 0xFFFFFFFF, count=count)
+                except UcError as exc:
+                    self.exit(FAULT_STATUS, self.fault_text(str(exc).split(" (")[0].lower(), cpu.cs, cpu.ip))
+                    break
+                self.instructions += count
+                if isinstance(self.clock, InstructionTime):
+                    self.clock.run(count)
+                if self.exit_code is not None:
+                    break
+                if self.idle_requested or self._halted():
+                    self._wait_idle()
+                if paced:
+                    ahead = self.instructions / (paced * 1000.0) - (time.monotonic() - started)
+                    if ahead > 0.001:
+                        time.sleep(ahead)
+        finally:
+            self._restore_signal_handler(previous)
+            self.shutdown()
+        if self.stop_message:
+            self.log(self.stop_message)
+        assert self.exit_code is not None
+        return self.exit_code
+
+    def _halted(self) -> bool:
+        """HLT ends a unicorn run early; with IF set, it waits for the next interrupt."""
+        cpu = self.cpu
+        try:
+            return self.memory.read(cpu.cs, (cpu.ip - 1) & 0xFFFF, 1) == b"\xf4" and cpu.interrupts_enabled()
+        except UcError:
+            return False
+
+    def shutdown(self) -> None:
+        """Release the link and the files, whatever happened."""
+        driver = self.driver
+        if driver is not None:
+            try:
+                driver.shutdown()
+            except Exception as exc:
+                self.log(f"mtcp-dosrun: closing the link: {exc}")
+        self.dos.close_all()
+        self.bios.stop()
+        console_streams_flush()
+        for fd in (self._wake_read, self._wake_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_read = self._wake_write = -1
+
+    def _install_signal_handler(self) -> object:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+            self.request_break()
+
+        return signal.signal(signal.SIGINT, on_sigint)
+
+    def _restore_signal_handler(self, previous: object) -> None:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+

@@ -1,0 +1,111 @@
+"""mTCP's own PING, HTGET and NC on the emulated packet driver, against the Linux kernel over TAP.
+
+The binaries are not shipped (see docs/dosrun.md): these tests run when MTCP_DOS_BIN names a folder that
+holds PING.EXE, HTGET.EXE and NC.EXE, and as root (a private network namespace with a TAP device).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.netns import KERNEL_IP, STACK_IP, NetNs, private_netns
+
+from .dosutil import REPO
+
+PROGRAMS = ("PING.EXE", "HTGET.EXE", "NC.EXE")
+
+
+@pytest.fixture
+def dos_bin() -> Path:
+    folder = os.environ.get("MTCP_DOS_BIN")
+    if not folder:
+        pytest.skip("set MTCP_DOS_BIN to a folder holding mTCP's PING.EXE, HTGET.EXE and NC.EXE (not shipped)")
+    missing = [p for p in PROGRAMS if not (Path(folder) / p).is_file()]
+    if missing:
+        pytest.skip(f"MTCP_DOS_BIN={folder} lacks {', '.join(missing)}")
+    return Path(folder)
+
+
+@pytest.fixture
+def drive(dos_bin: Path, tmp_path: Path) -> Path:
+    for name in PROGRAMS:
+        shutil.copy(dos_bin / name, tmp_path / name)
+    (tmp_path / "MTCP.CFG").write_text(
+        f"LINK tap:mtap0\nPACKETINT 0x60\nIPADDR {STACK_IP}\nNETMASK 255.255.255.0\nGATEWAY {KERNEL_IP}\n"
+        f"NAMESERVER {KERNEL_IP}\nMTU 1500\n")
+    return tmp_path
+
+
+@pytest.fixture
+def netns() -> Iterator[NetNs]:
+    with private_netns() as ns:
+        yield ns
+
+
+def dosrun(ns: NetNs, drive: Path, *args: str, stdin: bytes = b"") -> tuple[int, str]:
+    command = ns.cmd("env", f"PYTHONPATH={REPO}", sys.executable, "-m", "pktdrv.dos.cli", "--config",
+                     str(drive / "MTCP.CFG"), "-C", str(drive), *args)
+    result = subprocess.run(command, input=stdin, capture_output=True, timeout=120)
+    return result.returncode, result.stdout.decode("latin-1") + result.stderr.decode("latin-1")
+
+
+def test_ping_the_kernel(netns: NetNs, drive: Path) -> None:
+    code, output = dosrun(netns, drive, str(drive / "PING.EXE"), "-count", "4", KERNEL_IP)
+    assert code == 0, output
+    assert "Packets sent: 4, Replies received: 4, Replies lost: 0" in output
+    assert len(re.findall(r"Packet sequence number \d received in", output)) == 4
+
+
+def test_htget_then_nc_upload_sha256_exact(netns: NetNs, drive: Path, tmp_path: Path) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    payload = os.urandom(1 << 20)
+    (www / "big.bin").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = netns.call(lambda: http.server.ThreadingHTTPServer((KERNEL_IP, 8080), handler))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, output = dosrun(netns, drive, str(drive / "HTGET.EXE"), "-o", "BIG.BIN",
+                              f"http://{KERNEL_IP}:8080/big.bin")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 21, output  # HTGET's exit code for "200 OK"
+    assert hashlib.sha256((drive / "BIG.BIN").read_bytes()).hexdigest() == digest
+
+    listener = netns.call(lambda: socket.create_server((KERNEL_IP, 9000)))
+    received: list[bytes] = []
+
+    def accept() -> None:
+        connection, _ = listener.accept()
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+        connection.close()
+        received.append(b"".join(chunks))
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        code, output = dosrun(netns, drive, str(drive / "NC.EXE"), "-target", KERNEL_IP, "9000", "-bin", "-w", "1",
+                              stdin=(drive / "BIG.BIN").read_bytes())
+        thread.join(timeout=60)
+    finally:
+        listener.close()
+    assert code == 0, output
+    assert received and hashlib.sha256(received[0]).hexdigest() == digest

@@ -1,0 +1,406 @@
+"""mtcp-nc and mtcp-servers as a user runs them, against the Linux kernel over TAP in a private namespace.
+
+The programs run as subprocesses under `ip netns exec`; the kernel's side is `nc` (netcat-openbsd) or
+Python sockets opened inside the namespace. Skipped with a reason when not root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mtcp_py.apps.services import ChargenPattern
+from pktdrv import open_link
+from tests.netns import KERNEL_IP, STACK_IP, NetNs, need_root, private_netns
+
+pytestmark = pytest.mark.real
+FAULTS = "drop=0.05&reorder=0.05&dup=0.01&corrupt=0.001&seed=7"
+MIB = 1 << 20
+
+
+@pytest.fixture
+def ns() -> Iterator[NetNs]:
+    need_root()
+    with private_netns() as namespace:
+        yield namespace
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "mtcp.cfg"
+    path.write_text(f"LINK tap:mtap0\nIPADDR {STACK_IP}\nNETMASK 255.255.255.0\nGATEWAY {KERNEL_IP}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "payload.bin"
+    path.write_bytes(os.urandom(8 * MIB))
+    return path
+
+
+def need_nc() -> None:
+    if shutil.which("nc") is None:
+        pytest.skip("needs nc (netcat-openbsd)")
+
+
+def app(ns: NetNs, config: Path, module: str, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, MTCPCFG=str(config))
+    return ns.popen(sys.executable, "-m", f"mtcp_py.apps.{module}", *args, env=env, **kwargs)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def kernel_listener(ns: NetNs, port: int, backlog: int = 8) -> socket.socket:
+    def make() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((KERNEL_IP, port))
+        sock.listen(backlog)
+        return sock
+
+    return ns.call(make)
+
+
+def kernel_connect(ns: NetNs, port: int, timeout: float = 30) -> socket.socket:
+    return ns.call(lambda: socket.create_connection((STACK_IP, port), timeout=timeout))
+
+
+def wait_for_line(proc: subprocess.Popen[bytes], text: str) -> str:
+    """Read the program's stderr until a line with `text` (the program is ready)."""
+    assert proc.stderr is not None
+    seen = []
+    while True:
+        line = proc.stderr.readline().decode()
+        if not line:
+            raise AssertionError(f"program ended before {text!r}: {''.join(seen)}")
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+
+
+# -- mtcp-nc: bulk both ways ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", ["tap:mtap0", f"tap:mtap0?{FAULTS}"], ids=["clean", "faults"])
+def test_kernel_nc_to_mtcp_nc_listen(ns: NetNs, config: Path, payload: Path, tmp_path: Path, link: str) -> None:
+    need_nc()
+    out = tmp_path / "received.bin"
+    with out.open("wb") as sink:
+        proc = app(ns, config, "nc", "-listen", "5000", "-bin", "--link", link, stdin=subprocess.PIPE,
+                   stdout=sink, stderr=subprocess.PIPE)
+        wait_for_line(proc, "waiting for a connection")
+        sender = ns.run("sh", "-c", f"nc -N {STACK_IP} 5000 < {payload}", timeout=120)
+        assert sender.returncode == 0
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert sha256(out) == sha256(payload)
+
+
+@pytest.mark.parametrize("link", ["tap:mtap0", f"tap:mtap0?{FAULTS}"], ids=["clean", "faults"])
+def test_mtcp_nc_target_to_kernel_nc(ns: NetNs, config: Path, payload: Path, tmp_path: Path, link: str) -> None:
+    need_nc()
+    out = tmp_path / "received.bin"
+    with out.open("wb") as sink:
+        listener = ns.popen("nc", "-l", KERNEL_IP, "5001", stdin=subprocess.DEVNULL, stdout=sink)
+        ns.run("sh", "-c", "for i in $(seq 100); do ss -ltn | grep -q ':5001' && exit 0; sleep 0.05; done; exit 1")
+        with payload.open("rb") as source:
+            proc = app(ns, config, "nc", "-target", KERNEL_IP, "5001", "-bin", "--link", link, stdin=source,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out_data, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out_data == b""
+        listener.wait(timeout=60)
+    assert sha256(out) == sha256(payload)
+
+
+# -- mtcp-nc: text handling, -w, -nocorc ---------------------------------------------------------------
+
+
+def test_telnet_nl_both_ways(ns: NetNs, config: Path) -> None:
+    server = kernel_listener(ns, 5002)
+    got: list[bytes] = []
+
+    def peer() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"one\r\ntwo\r\nthree\r")
+        conn.sendall(b"\nfour\n")
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+        got.append(data)
+        conn.close()
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5002", "-telnet_nl", "-w", "5", stdin=subprocess.PIPE,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(b"hello\nworld\n", timeout=60)
+    thread.join(timeout=30)
+    server.close()
+    assert got == [b"hello\r\nworld\r\n"]
+    assert out == b"one\ntwo\nthree\nfour\n", err
+    assert proc.returncode == 0, err
+
+
+def test_wait_after_stdin_keeps_reading(ns: NetNs, config: Path) -> None:
+    server = kernel_listener(ns, 5003)
+
+    def peer() -> None:
+        conn, _ = server.accept()
+        while conn.recv(4096):
+            pass  # read to our EOF, then answer late
+        conn.sendall(b"late reply\n")
+        conn.close()
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5003", "-w", "10", stdin=subprocess.PIPE,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(b"question\n", timeout=60)
+    thread.join(timeout=30)
+    server.close()
+    assert out == b"late reply\n", err
+    assert proc.returncode == 0
+
+
+def test_nocorc_keeps_sending_after_remote_close(ns: NetNs, config: Path) -> None:
+    server = kernel_listener(ns, 5004)
+    got: list[bytes] = []
+
+    def peer() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"bye\n")
+        conn.shutdown(socket.SHUT_WR)  # the peer closes its side first
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+        got.append(data)
+        conn.close()
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5004", "-nocorc", "-verbose", stdin=subprocess.PIPE,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline() == b"bye\n"
+    # The remote has closed; without -nocorc netcat would be gone. It still takes our input.
+    proc.stdin.write(b"still here\n")
+    proc.stdin.flush()
+    proc.stdin.write(b"and more\n")
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    thread.join(timeout=30)
+    server.close()
+    assert got == [b"still here\nand more\n"]
+    assert proc.returncode == 0
+
+
+def test_remote_close_ends_netcat_by_default(ns: NetNs, config: Path) -> None:
+    server = kernel_listener(ns, 5005)
+
+    def peer() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"closing now\n")
+        conn.close()
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5005", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"closing now\n"
+    assert proc.wait(timeout=30) == 0  # stdin is still open: the remote close ended it
+    thread.join(timeout=30)
+    server.close()
+    assert proc.stdin is not None
+    proc.stdin.close()
+
+
+# -- mtcp-nc: failures ----------------------------------------------------------------------------------
+
+
+def run_nc_failure(ns: NetNs, config: Path, *args: str) -> tuple[int, str]:
+    proc = app(ns, config, "nc", *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=90)
+    assert out == b""
+    return proc.returncode, err.decode()
+
+
+def test_refused(ns: NetNs, config: Path) -> None:
+    code, err = run_nc_failure(ns, config, "-target", KERNEL_IP, "5999")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "mtcp-nc: connection refused"
+
+
+def test_reset(ns: NetNs, config: Path) -> None:
+    server = kernel_listener(ns, 5006)
+
+    def peer() -> None:
+        conn, _ = server.accept()
+        conn.recv(10)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # an abort: the kernel sends a reset
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5006", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b"x" * 100)
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=60)
+    thread.join(timeout=30)
+    server.close()
+    assert proc.returncode == 1
+    assert err.decode().strip().splitlines()[-1] == "mtcp-nc: connection reset"
+
+
+def test_timed_out(ns: NetNs, config: Path) -> None:
+    # A listener whose accept queue is full: the kernel silently drops further SYNs.
+    server = kernel_listener(ns, 5007, backlog=0)
+    fillers = [ns.call(lambda: socket.create_connection((KERNEL_IP, 5007), timeout=5))]
+    code, err = run_nc_failure(ns, config, "-target", KERNEL_IP, "5007")
+    for sock in fillers:
+        sock.close()
+    server.close()
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "mtcp-nc: timed out"
+
+
+def test_no_route(ns: NetNs, config: Path) -> None:
+    code, err = run_nc_failure(ns, config, "-target", "10.0.2.99", "80")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "mtcp-nc: no route"
+
+
+def test_bad_config(ns: NetNs, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.cfg"
+    bad.write_text(f"LINK tap:mtap0\nIPADDR {STACK_IP}\nNETMASK 255.0.255.0\n")
+    proc = app(ns, bad, "nc", "-target", KERNEL_IP, "80", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert f"{bad}:3: NETMASK:" in err.decode()
+
+
+# -- mtcp-servers ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def servers(ns: NetNs, config: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = app(ns, config, "servers", "-stats", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_line(proc, "mtcp-servers:")
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def run_clients(count: int, work: object) -> list[object]:
+    results: list[object] = [None] * count
+    errors: list[BaseException] = []
+
+    def one(index: int) -> None:
+        try:
+            results[index] = work(index)  # type: ignore[operator]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_servers_many_clients_and_sigterm(ns: NetNs, servers: subprocess.Popen[bytes]) -> None:
+    pattern = ChargenPattern()
+
+    def echo(index: int) -> bool:
+        data = os.urandom(MIB)
+        sock = kernel_connect(ns, 7)
+        sender = threading.Thread(target=lambda: (sock.sendall(data), sock.shutdown(socket.SHUT_WR)))
+        sender.start()
+        back = bytearray()
+        while chunk := sock.recv(65536):
+            back += chunk
+        sender.join()
+        sock.close()
+        return bytes(back) == data
+
+    def discard(index: int) -> bool:
+        sock = kernel_connect(ns, 9)
+        sock.sendall(os.urandom(MIB))
+        sock.shutdown(socket.SHUT_WR)
+        leftover = sock.recv(10)  # the server's FIN comes once everything was taken
+        sock.close()
+        return leftover == b""
+
+    def chargen(index: int) -> bool:
+        sock = kernel_connect(ns, 19)
+        got = bytearray()
+        while len(got) < 100_000:
+            chunk = sock.recv(65536)
+            assert chunk
+            got += chunk
+        sock.close()
+        return bytes(got[:100_000]) == pattern.read(0, 100_000)
+
+    def daytime(index: int) -> bool:
+        sock = kernel_connect(ns, 13)
+        data = b""
+        while chunk := sock.recv(1024):
+            data += chunk
+        sock.close()
+        return data.endswith(b"\r\n") and data.count(b"\r\n") == 1 and len(data) > 10
+
+    assert run_clients(8, echo) == [True] * 8
+    assert run_clients(8, discard) == [True] * 8
+    assert run_clients(8, chargen) == [True] * 8
+    assert run_clients(8, daytime) == [True] * 8
+
+    # SIGTERM in the middle of traffic: a clean exit, the device released.
+    busy = [kernel_connect(ns, 19) for _ in range(4)]
+    for sock in busy:
+        assert sock.recv(1000)
+    servers.send_signal(signal.SIGTERM)
+    _, err = servers.communicate(timeout=30)
+    for sock in busy:
+        sock.close()
+    assert servers.returncode == 0, err
+    text = err.decode()
+    assert "Traceback" not in text
+    assert "connections served: echo 8, discard 8, chargen 12, daytime 8" in text
+    link = ns.call(lambda: open_link("tap:mtap0"))
+    link.close()
+
+
+def test_servers_port_off_and_usr1_stats(ns: NetNs, config: Path) -> None:
+    proc = app(ns, config, "servers", "-chargen", "off", "-daytime", "1313", stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE)
+    banner = wait_for_line(proc, "mtcp-servers:")
+    assert "chargen" not in banner and "daytime 1313" in banner
+    sock = kernel_connect(ns, 1313)
+    assert sock.recv(100).endswith(b"\r\n")
+    sock.close()
+    proc.send_signal(signal.SIGUSR1)
+    wait_for_line(proc, "Stack counters")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -8,7 +8,7 @@ and owed acknowledgements go out then, in a batch. Nothing in TCP reads a clock 
 
 Connecting (polling API)::
 
-    sock = stack.tcp.connect(ip_from_str("10.0.2.1"), 80)      # SYN at the next poll
+    sock = stack.tcp.connect("10.0.2.1", 80)        # SYN at the next poll (an int address works too)
     run_until(stack, lambda: sock.is_connected or sock.error)
     if sock.error: print(sock.error)   # "connection refused", "timed out", "no route"
 
@@ -27,7 +27,8 @@ Receiving: ``sock.recv(n)`` returns what is ready, ``b""`` when nothing is. ``so
 The advertised window is the free room in the socket's receive queue, so a slow reader slows the sender.
 
 Ending: ``sock.close()`` sends a FIN after the queued data (a half-close: keep reading until ``at_eof``);
-the slot is freed when the connection is over. ``sock.abort()`` sends a reset and frees the slot at once.
+the slot is freed when the connection is over (after a short TIME_WAIT, or after ``fin_wait_2_ticks`` of
+silence if the peer never sends its FIN). ``sock.abort()`` sends a reset and frees the slot at once.
 Either way, call exactly one of them on every socket you got from connect() or accept().
 
 Errors: ``sock.error`` is None, or why the connection ended badly: ``"connection refused"`` (reset or ICMP
@@ -46,7 +47,8 @@ Blocking layer (``mtcp_py.tcp.blocking``), for scripts and simple programs::
             ...
     server = listen(stack, 7); conn = server.accept(timeout=10)
 
-A wait that runs out raises ``blocking.WaitTimeout`` (a TcpError, reason "timed out").
+A wait that runs out raises ``blocking.WaitTimeout`` (a TcpError, reason "timed out"). When several stacks
+share one process (two stacks on a hub), pass the others as ``poll_also=[...]`` so every wait polls them.
 
 Zero-copy (the InterNiche API): ``buf = sock.alloc_buffer()`` gives a transmit buffer (None when none is
 free); write at most ``sock.segment_room()`` bytes into ``buf.data`` and ``sock.send_buffer(buf, n)``

@@ -14,7 +14,7 @@ from collections import deque
 
 from ..checksum import ones_sum
 from ..ip import FRAME_HEADERS, IcmpError, IpLayer, SendStatus
-from ..wire import WireError
+from ..wire import WireError, ip_from_str
 from ..wire.icmp import DEST_UNREACHABLE, UNREACH_PORT, UNREACH_PROTOCOL
 from ..wire.ipv4 import Ipv4Repr
 from ..wire.tcp import ACK, HEADER, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr
@@ -101,8 +101,11 @@ class TcpLayer:
 
     # -- the application's calls -----------------------------------------------------------------------------
 
-    def connect(self, remote_ip: int, remote_port: int, local_port: int = 0, now: int | None = None) -> TcpSocket:
+    def connect(self, remote_ip: int | str, remote_port: int, local_port: int = 0,
+                now: int | None = None) -> TcpSocket:
         """Start an active open; the SYN goes out at the next poll. Poll until is_connected or error."""
+        if isinstance(remote_ip, str):
+            remote_ip = ip_from_str(remote_ip)
         if not 0 < remote_port < 65536:
             raise TcpError(f"bad port {remote_port}")
         if now is not None:

@@ -144,3 +144,31 @@ def test_signal_ends_mtcp_ping_cleanly_and_releases_tap(ns: NetNs, tmp_path: Pat
     # The device is free again: another program can attach to it.
     link = ns.call(lambda: open_link("tap:mtap0"))
     link.close()
+
+
+def test_raw_link_on_a_veth_pair(ns: NetNs) -> None:
+    """raw:IFACE joins an existing interface (as on a bridge an emulator shares): here one end of a veth."""
+    ns.run("ip", "link", "add", "vk0", "type", "veth", "peer", "name", "vs0")
+    ns.run("ip", "addr", "add", "10.0.3.1/24", "dev", "vk0")
+    ns.run("ip", "link", "set", "vk0", "up")
+    ns.run("ip", "link", "set", "vs0", "up")
+    clock = MonotonicTicks()
+    link = ns.call(lambda: open_link("raw:vs0", clock))
+    stack = Stack(link, StackConfig(ip_from_str("10.0.3.15")), clock).init_stack()
+    with StackThread(stack):
+        result = ns.run("ping", "-c", "5", "-i", "0.05", "-W", "2", "10.0.3.15", check=False)
+    stack.end_stack()
+    assert replies(result.stdout) == 5, result.stdout
+
+
+def test_unusable_links_name_themselves(ns: NetNs) -> None:
+    from pktdrv import LinkError
+
+    with pytest.raises(LinkError, match=r"raw:nosuch0: no such device"):
+        ns.call(lambda: open_link("raw:nosuch0"))
+    first = ns.call(lambda: open_link("tap:mtap0"))
+    try:
+        with pytest.raises(LinkError, match=r"tap:mtap0: busy"):
+            ns.call(lambda: open_link("tap:mtap0"))
+    finally:
+        first.close()

@@ -36,11 +36,15 @@ from tests.real.test_tcp_kernel import PEER, chunk_stream  # noqa: E402
 MiB = 1 << 20
 
 
+RX_BUFFERS = [40]
+"""Receive pool size (StackConfig.packet_buffers); the TCP receive window follows it (3/4 of it)."""
+
+
 def start_stack(ns: NetNs, mtu: int) -> Stack:
     clock = MonotonicTicks()
     link = ns.call(lambda: open_link("tap:mtap0", clock))
     cfg = StackConfig(ip_from_str(STACK_IP), gateway=ip_from_str(KERNEL_IP), mtu=mtu, buffer_size=mtu + 14,
-                      tcp=TcpConfig(mss=mtu - 40))
+                      packet_buffers=RX_BUFFERS[0], tcp=TcpConfig(mss=mtu - 40))
     return Stack(link, cfg, clock).init_stack()
 
 
@@ -163,7 +167,9 @@ def main() -> None:
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=["recv", "send"])
+    parser.add_argument("--rx-buffers", type=int, default=40, help="receive pool frames (default 40, as mTCP)")
     args = parser.parse_args()
+    RX_BUFFERS[0] = args.rx_buffers
     if os.geteuid() != 0:
         raise SystemExit("needs root: makes a private network namespace with a TAP device")
     if args.rss_child is not None:
@@ -173,7 +179,8 @@ def main() -> None:
         profile(args.profile, args.mtu[0], args.size_mib * MiB)
         return
     size = args.size_mib * MiB
-    print(f"bulk TCP against the kernel over TAP, {args.size_mib} MiB each way, median of {args.runs}")
+    print(f"bulk TCP against the kernel over TAP, {args.size_mib} MiB each way, median of {args.runs}, "
+          f"{args.rx_buffers} receive buffers")
     for mtu in args.mtu:
         rx, tx = throughput(mtu, size, args.runs)
         print(f"  MTU {mtu:>5}: kernel -> stack {rx:7.1f} MB/s   stack -> kernel {tx:7.1f} MB/s")
@@ -181,7 +188,8 @@ def main() -> None:
         mtu = args.mtu[0]
         peaks = {}
         for label, nbytes in (("1 MiB", MiB), ("1 GiB", 1024 * MiB)):
-            out = subprocess.run([sys.executable, __file__, "--rss-child", str(nbytes), "--mtu", str(mtu)],
+            out = subprocess.run([sys.executable, __file__, "--rss-child", str(nbytes), "--mtu", str(mtu),
+                                  "--rx-buffers", str(args.rx_buffers)],
                                  capture_output=True, text=True, check=True).stdout.split()
             peaks[label] = int(out[-1]) / 1024
             print(f"  peak RSS moving {label} each way (MTU {mtu}): {peaks[label]:.1f} MB")

@@ -80,7 +80,8 @@ class PacketPool:
             self._lending = -1
             self._ring.append((index, self._lending_len))
             self.counters.frames_received += 1
-            self.arrived.set()
+            if not self.arrived.is_set():  # set() takes a lock and notifies: only when someone may wait
+                self.arrived.set()
         return None
 
     # -- the stack's side ------------------------------------------------------------------------------------

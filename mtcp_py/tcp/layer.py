@@ -335,6 +335,9 @@ class TcpLayer:
             sock.drive(now)
         self.counters.tx_buffers_low_free = self.pool.low_free
 
+    drive_packets = drive
+    """mTCP's name for the same step."""
+
     def next_deadline(self) -> int | None:
         best: int | None = None
         for sock in self.sockets:

@@ -114,13 +114,16 @@ class Bios:
         handler = _HANDLERS.get(number)
         if handler is None:
             return False
+        if self.machine.config.trace:
+            cpu = self.machine.cpu
+            self.machine.trace(f"bios INT {number:02X}h AX={cpu.ax:04X}h BX={cpu.bx:04X}h CX={cpu.cx:04X}h "
+                               f"DX={cpu.dx:04X}h")
         handler(self, cs, ip)
         return True
 
     def _int10(self, cs: int, ip: int) -> None:
         cpu = self.machine.cpu
         ah = cpu.ah
-        self.machine.trace(f"bios INT 10h AH={ah:02X}h")
         if ah == 0x0E:
             self.screen(bytes([cpu.al]))
         elif ah == 0x09 or ah == 0x0A:
@@ -134,8 +137,6 @@ class Bios:
             self.video_mode = cpu.al & 0x7F
         elif ah == 0x0F:
             cpu.ah, cpu.al, cpu.bh = 80, self.video_mode, 0
-        elif ah in (0x01, 0x05, 0x06, 0x07, 0x08, 0x0B, 0x10, 0x11, 0x12, 0x1A):
-            self.machine.unsupported(f"INT 10h AH={ah:02X}h", cs, ip)
         else:
             self.machine.unsupported(f"INT 10h AH={ah:02X}h", cs, ip)
 
@@ -169,9 +170,6 @@ class Bios:
             cpu.al = 0
         else:
             self.machine.unsupported(f"INT 16h AH={ah:02X}h", cs, ip)
-            return
-        if ah not in (0x01, 0x11):
-            self.machine.trace(f"bios INT 16h AH={ah:02X}h -> AX={cpu.ax:04X}")
 
     def _int1a(self, cs: int, ip: int) -> None:
         cpu = self.machine.cpu
@@ -199,8 +197,13 @@ class Bios:
             cpu.set_carry(True)
 
     def _int20(self, cs: int, ip: int) -> None:
-        self.machine.trace("dos INT 20h terminate")
         self.machine.exit(0)
+
+    def _int22(self, cs: int, ip: int) -> None:
+        self.machine.exit(0)  # the default terminate address: the program is over
+
+    def _int23(self, cs: int, ip: int) -> None:
+        self.machine.exit(130, "^C")  # the default Ctrl-C handler ends the program
 
     def _int24(self, cs: int, ip: int) -> None:
         self.machine.cpu.al = 3  # critical error: fail the call
@@ -251,6 +254,8 @@ _HANDLERS = {
     0x1B: Bios._noop,
     0x1C: Bios._noop,
     0x20: Bios._int20,
+    0x22: Bios._int22,
+    0x23: Bios._int23,
     0x24: Bios._int24,
     0x28: Bios._int28,
     0x29: Bios._int29,

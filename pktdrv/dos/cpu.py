@@ -17,7 +17,7 @@ from unicorn import x86_const as x86
 try:  # unicorn's C entry points: a register access through them costs a tenth of uc.reg_read's
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
 except ImportError:  # pragma: no cover - another unicorn layout: the public API still works
-    _uclib = None
+    _uclib = None  # type: ignore[assignment]
 
 CARRY = 0x0001
 ZERO = 0x0040

@@ -15,11 +15,27 @@ if TYPE_CHECKING:
     from .machine import Machine
 
 DOS_VERSION = (5, 0)
+REFUSED_STATUS = 125
+"""Exit status when the machine refuses what the program asked (as for a CPU fault)."""
 CONSOLE_FUNCTIONS = set(range(0x01, 0x0D))
 DBCS_TABLE = 0x0010
 COUNTRY_INFO = struct.pack("<H5s2s2s2s2sBBB4sB2s", 0, b"$\x00\x00\x00\x00", b",\x00", b".\x00", b"-\x00",
                            b":\x00", 0, 2, 0, b"\x00" * 4, 0, b",\x00")
 """Country information for the USA (date format 0, '$', 2 decimals, 12-hour clock), 24 bytes."""
+
+DETAILED_TRACE = {0x25, 0x30, 0x35, 0x3B, 0x3C, 0x3D, 0x3E, 0x3F, 0x40, 0x41, 0x44, 0x48, 0x49, 0x4A, 0x4C, 0x4E, 0x5B}
+"""Functions that trace their own arguments and results."""
+FUNCTION_NAMES = {
+    0x01: "read with echo", 0x02: "write character", 0x06: "direct console I/O", 0x07: "raw input",
+    0x08: "input", 0x09: "write string", 0x0A: "buffered input", 0x0B: "input status", 0x0C: "flush and read",
+    0x0D: "disk reset", 0x0E: "select drive", 0x19: "current drive", 0x1A: "set DTA", 0x2A: "get date",
+    0x2B: "set date", 0x2C: "get time", 0x2D: "set time", 0x2F: "get DTA", 0x31: "keep (TSR)",
+    0x33: "Ctrl-Break flag", 0x36: "disk free", 0x37: "switch character", 0x38: "country", 0x42: "seek",
+    0x43: "attributes", 0x45: "duplicate handle", 0x46: "force duplicate", 0x47: "current directory",
+    0x4D: "return code", 0x4F: "find next", 0x50: "set PSP", 0x51: "get PSP", 0x54: "verify flag",
+    0x56: "rename", 0x57: "file time", 0x58: "allocation strategy", 0x59: "extended error", 0x62: "get PSP",
+    0x63: "DBCS table", 0x65: "extended country", 0x66: "code page", 0x67: "handle count",
+}
 
 
 class DosServices(FileServices):
@@ -64,6 +80,9 @@ class DosServices(FileServices):
             cpu.fail(ERROR_INVALID_FUNCTION)
             return
         self.caller = (cs, ip)
+        if machine.config.trace and ah not in DETAILED_TRACE:
+            machine.trace(f"dos {ah:02X}h {FUNCTION_NAMES.get(ah, '')} AL={cpu.al:02X}h BX={cpu.bx:04X}h "
+                          f"CX={cpu.cx:04X}h DX={cpu.dx:04X}h")
         try:
             handler()
         except DosError as exc:
@@ -250,8 +269,8 @@ class DosServices(FileServices):
         self.trace("30h version -> 5.0")
 
     def _keep(self) -> None:
-        self.machine.exit(self.machine.cpu.al, "mtcp-dosrun: the program asked to stay resident (INT 21h/31h); "
-                          "terminate-and-stay-resident is not supported, the run ends here")
+        self.machine.exit(REFUSED_STATUS, "mtcp-dosrun: the program asked to stay resident (INT 21h/31h, "
+                          f"code {self.machine.cpu.al}): terminate-and-stay-resident is not supported")
 
     def _break_flag(self) -> None:
         cpu = self.machine.cpu

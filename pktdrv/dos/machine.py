@@ -37,7 +37,7 @@ from .timer import InstructionTime, MachineClock, Pic, Pit, RealTime
 
 FAULT_STATUS = 125
 CTRL_C_STATUS = 130
-SLICE = 10_000
+SLICE = 30_000
 DEFAULT_VIRTUAL_RATE = 20_000_000
 """Instructions per virtual second when --cycles is not given (a fast 486's worth)."""
 POLLS_BEFORE_IDLE = 4

@@ -86,3 +86,32 @@ def test_lossy_hub_transfer_both_ways_is_exact_and_repeatable(tmp_path: Path) ->
 
 def test_other_seed_differs(tmp_path: Path) -> None:
     assert run(tmp_path, 256 << 10, 7)[0] != run(tmp_path, 256 << 10, 8)[0]
+
+
+def test_sixteen_connections_share_the_pool_through_faults(tmp_path: Path) -> None:
+    """More connections than the transmit pool can serve at full rate: every stream still arrives exact."""
+    clock = VirtualClock()
+    hub = f"simtcp{next(_names)}"
+    a = Stack(open_link(f"hub:{hub}?{FAULTS}&seed=3", clock),
+              StackConfig(ip_from_str(A_IP), tcp=TcpConfig(isn_key=b"a", tx_buffers=32)), clock).init_stack()
+    b = Stack(open_link(f"hub:{hub}?{FAULTS}&seed=4", clock),
+              StackConfig(ip_from_str(B_IP), tcp=TcpConfig(isn_key=b"b", tx_buffers=32)), clock).init_stack()
+    listener = b.tcp.listen(9, backlog=16)
+    clients = [a.tcp.connect(ip_from_str(B_IP), 9) for _ in range(16)]
+    servers: list[TcpSocket] = []
+
+    def opened() -> bool:
+        while (sock := listener.accept()) is not None:
+            servers.append(sock)
+        return len(servers) == 16 and all(c.is_connected for c in clients)
+
+    assert run_until([a, b], opened, 120)
+    servers.sort(key=lambda s: [c.local_port for c in clients].index(s.remote_port))  # pair by port
+    pumps = [Pump(sock, 64 << 10, seed) for seed, sock in enumerate(clients + servers)]
+    assert run_until([a, b], lambda: all([p.step() for p in pumps]), 600)
+    for client, server in zip(pumps[:16], pumps[16:], strict=True):
+        assert client.received.hexdigest() == hashlib.sha256(server.data).hexdigest()
+        assert server.received.hexdigest() == hashlib.sha256(client.data).hexdigest()
+    assert a.tcp.pool.free == a.tcp.pool.count and a.internal_errors == 0 and b.internal_errors == 0
+    a.end_stack()
+    b.end_stack()

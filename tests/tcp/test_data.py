@@ -92,7 +92,10 @@ def test_zero_window_peer_probed_then_resumed() -> None:
     sock.send(b"data")
     h.expect_nothing(at=1)
     h.expect([ours(sock, -1)], at=5)  # the persist timer: one RTO (4 ticks) after the send was held
-    h.deliver(theirs(sock, window=1000), at=6)
+    h.deliver(theirs(sock, window=0), at=6)  # the answer: still closed
+    h.expect_nothing(at=12)
+    h.expect([ours(sock, -1)], at=13)  # the next probe backs off: 8 ticks
+    h.deliver(theirs(sock, window=1000), at=14)
     h.expect([ours(sock, flags=ACK | PSH, payload=b"data")])
 
 

@@ -259,3 +259,60 @@ def test_segment_for_a_failed_socket_gets_reset() -> None:
     h.deliver(theirs(sock, flags=RST), at=1)
     h.deliver(theirs(sock, payload=b"late"), at=2)
     h.expect([replace(RECV_TEMPL, seq=sock.snd_nxt, ack=0, flags=RST, window=0)])
+
+
+def test_passive_open_negotiates_window_scale_both_ways() -> None:
+    h = Harness(config(window_scale=True, receive_buffer=1 << 20))
+    h.tcp.listen(LOCAL_PORT)
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN, mss=MSS, window_scale=7), at=0)
+    (sock,) = h.tcp.sockets
+    h.expect([replace(RECV_TEMPL, seq=sock.iss, flags=SYN | ACK, window=0xFFFF, mss=MSS, window_scale=5)])
+    h.deliver(theirs(sock, window=100), at=1)
+    assert sock.snd_wnd == 100 << 7 and sock.rcv_shift == 5
+    h.deliver(theirs(sock, payload=b"x" * 10), at=2)
+    h.expect([ours(sock, window=((1 << 20) - 10) >> 5)], at=3)
+
+
+def test_no_scaling_unless_both_offer() -> None:
+    h = Harness(config(window_scale=True, receive_buffer=1 << 20))
+    h.tcp.listen(LOCAL_PORT)
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN, mss=MSS), at=0)
+    (sock,) = h.tcp.sockets
+    h.expect([replace(RECV_TEMPL, seq=sock.iss, flags=SYN | ACK, window=0xFFFF, mss=MSS)])
+    assert sock.snd_shift == sock.rcv_shift == 0
+
+
+def test_bad_segment_counted_and_raised_as_wire_error_for_the_stack() -> None:
+    from mtcp_py.wire import WireError
+
+    h, sock = established()
+    raw = bytearray(theirs(sock, payload=b"abc").to_bytes(h.ip.address ^ 3, h.ip.address))
+    raw[-1] ^= 0xFF
+    with pytest.raises(WireError, match="tcp_bad_checksum"):
+        h.deliver(theirs(sock), at=1, raw=bytes(raw))
+    assert h.tcp.counters.bad_segments == 1 and sock.readable == 0
+
+
+def test_reset_in_syn_received_frees_the_embryo_and_listener_goes_on() -> None:
+    h = Harness()
+    listener = h.tcp.listen(LOCAL_PORT, backlog=1)
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN), at=0)
+    (sock,) = h.tcp.sockets
+    h.take()
+    h.deliver(theirs(sock, flags=RST), at=1)
+    assert not h.tcp.sockets and listener.embryonic == 0 and not listener.full
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS + 5, flags=SYN), at=2)
+    assert len(h.tcp.sockets) == 1  # the backlog slot came back
+
+
+def test_syn_ack_retransmitted_then_embryo_dropped_silently() -> None:
+    h = Harness(config(syn_retries=2))
+    listener = h.tcp.listen(LOCAL_PORT)
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN), at=0)
+    (sock,) = h.tcp.sockets
+    synack = replace(RECV_TEMPL, seq=sock.iss, flags=SYN | ACK, window=16_384, mss=MSS)
+    h.expect([synack])
+    h.expect([synack], at=18)
+    h.expect([synack], at=18 + 36)
+    h.expect_nothing(at=18 + 36 + 72)
+    assert not h.tcp.sockets and listener.embryonic == 0 and h.tcp.counters.connections_timed_out == 0

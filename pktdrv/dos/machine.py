@@ -373,6 +373,8 @@ class Machine:
         self.nic.current = None
         self.nic.delivered += 1
         self.note_activity()
+        if self.config.trace:
+            self.trace(f"nic receiver handle={item.handle} length={len(item.frame)} buffer={segment:04x}:{offset:04x}")
         cpu.ax, cpu.bx, cpu.cx, cpu.ds, cpu.si = 1, item.handle, len(item.frame), segment, offset
         cpu.set_carry(False)
 

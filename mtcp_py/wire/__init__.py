@@ -1,5 +1,9 @@
 """Stateless views and values, one module per protocol: parse bytes into a Repr, emit a Repr into bytes.
 
+Reprs are plain values: nothing mutates one after it is made. They are not frozen dataclasses only
+because a frozen one costs about 3 us to build against 0.6 us (measured here), and the receive and send
+paths build several per frame.
+
 All validation lives here. Anything wrong with untrusted bytes raises `WireError(reason)`, and only that:
 the layer above counts the reason and drops the frame. Nothing here keeps state, reads a clock, or imports
 from the layers above.

@@ -15,7 +15,7 @@ OP_REQUEST = 1
 OP_REPLY = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ArpRepr:
     operation: int
     sender_mac: bytes

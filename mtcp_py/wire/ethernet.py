@@ -20,7 +20,7 @@ def ethertype(frame: bytes | bytearray | memoryview) -> int:
     return int(_TYPE.unpack_from(frame, 12)[0])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EthernetRepr:
     dst: bytes
     src: bytes

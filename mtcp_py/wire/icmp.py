@@ -26,7 +26,7 @@ ERROR_TYPES = (DEST_UNREACHABLE, SOURCE_QUENCH, TIME_EXCEEDED, PARAMETER_PROBLEM
 _CHECKSUM = struct.Struct("!H")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IcmpRepr:
     """One ICMP message. For echo, `ident` and `seq` are the two header words; for errors they carry
     the rest-of-header (next-hop MTU for fragmentation needed). `data` is everything after the header."""

@@ -19,7 +19,7 @@ PROTO_UDP = 17
 _CHECKSUM = struct.Struct("!H")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ipv4Repr:
     src: int
     dst: int

@@ -46,7 +46,7 @@ def flags_to_str(flags: int) -> str:
     return "".join(letter for bit, letter in _FLAG_NAMES if flags & bit) or "none"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpRepr:
     src_port: int
     dst_port: int

@@ -407,3 +407,37 @@ def test_servers_port_off_and_usr1_stats(ns: NetNs, config: Path) -> None:
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_srcport_and_local_echo_on_a_terminal(ns: NetNs, config: Path) -> None:
+    server = kernel_listener(ns, 5008)
+    seen: list[object] = []
+
+    def peer() -> None:
+        conn, address = server.accept()
+        seen.append(address[1])
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+        seen.append(data)
+        conn.close()
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    controller, terminal = os.openpty()  # stdin is a terminal: -echo applies, as in mTCP's interactive mode
+    try:
+        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5008", "-srcport", "4321", "-echo", stdin=terminal,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        wait_for_line(proc, "connected")
+        os.write(controller, b"typed line\n")
+        assert proc.stdout.readline() == b"typed line\n"  # the local echo
+        os.write(controller, b"\x04")  # end of input at the terminal
+        proc.wait(timeout=30)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    thread.join(timeout=30)
+    server.close()
+    assert proc.returncode == 0
+    assert seen == [4321, b"typed line\n"]

@@ -11,6 +11,8 @@ from .wire import ethernet
 from .wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpRepr
 from .wire.ethernet import BROADCAST, EthernetRepr
 
+STATIC = 1 << 62
+"""The expiry tick of an entry that never expires."""
 SendFrame = Callable[[bytes | bytearray | memoryview], bool]
 ResolveFailed = Callable[[int, int], None]
 """Called with (address, now) when a request ran out of retries: the layer above reports it."""
@@ -85,6 +87,8 @@ class ArpLayer:
     def learn(self, address: int, mac: bytes, now: int) -> None:
         cache = self.cache
         if address in cache:
+            if cache[address][1] == STATIC:
+                return  # a static entry (the SLIP gateway) is never replaced by what the wire says
             cache.move_to_end(address)
         elif len(cache) >= self.config.cache_size:
             cache.popitem(last=False)
@@ -98,7 +102,7 @@ class ArpLayer:
 
     def add_static(self, address: int, mac: bytes) -> None:
         """An entry that never expires (mTCP puts the SLIP gateway at the broadcast MAC this way)."""
-        self.cache[address] = (mac, 1 << 62)
+        self.cache[address] = (mac, STATIC)
 
     # -- sending -----------------------------------------------------------------------------------------
 
@@ -140,7 +144,8 @@ class ArpLayer:
 
     def queue(self, address: int, kind: int, payload: bytes, now: int) -> bool:
         """Hold a datagram until `address` answers; False (and counted) when it cannot be held."""
-        self.resolve(address, now)
+        if address not in self.pending:  # the caller has usually just asked: one lookup, one miss
+            self.resolve(address, now)
         pending = self.pending.get(address)
         if pending is None or len(pending.datagrams) >= self.config.pending_per_address:
             self.counters.pending_dropped += 1

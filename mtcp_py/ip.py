@@ -140,7 +140,8 @@ class IpLayer:
             c.bad_source += 1
             return
         payload = data[header.header_len : header.header_len + header.payload_len]
-        if header.is_fragment:
+        reassembled = header.is_fragment
+        if reassembled:
             whole = self.reassembler.add(header, payload, now)
             if whole is None:
                 return
@@ -152,7 +153,14 @@ class IpLayer:
         if handler is None:
             c.unknown_protocol += 1
             if self.unreachable_hook is not None and header.dst == self.address:
-                self.unreachable_hook(header, bytes(data[: header.header_len + 8]), now)
+                if reassembled:
+                    # Quote the datagram as it was sent, not the last fragment's header.
+                    rebuilt = bytearray(HEADER_LEN)
+                    header.emit(rebuilt)
+                    quote = bytes(rebuilt) + bytes(payload[:8])
+                else:
+                    quote = bytes(data[: header.header_len + 8])
+                self.unreachable_hook(header, quote, now)
             return
         c.delivered += 1
         handler.on_datagram(header, payload, now)

@@ -280,7 +280,7 @@ class Stack:
             "buffers": asdict(self.pool.counters),
             "ethernet": asdict(self.eth),
         }
-        if self.started or self._ended:
+        if hasattr(self, "icmp"):  # the layers exist (an init that failed early made none)
             table["arp"] = asdict(self.arp.counters)
             table["ip"] = asdict(self.ip.counters)
             table["reassembly"] = asdict(self.ip.reassembler.counters)

@@ -218,9 +218,11 @@ class PacketDriver:
             raise PacketDriverError(ErrorCode.BAD_TYPE, "no receiver")
         with self._lock:
             for other in self.handles.values():
-                # Two handles may not claim overlapping types: one would never see its frames.
+                # Two handles may not claim overlapping types: one would never see its frames. A catch-all
+                # (type length 0) overlaps only another catch-all: named types take precedence over it.
                 shorter = min(len(other.type_bytes), len(type_bytes))
-                if other.type_bytes[:shorter] == type_bytes[:shorter]:
+                if (shorter or other.type_bytes == type_bytes) and \
+                        other.type_bytes[:shorter] == type_bytes[:shorter]:
                     raise PacketDriverError(ErrorCode.TYPE_INUSE, f"type {type_bytes.hex() or 'all'}")
             if len(self.handles) >= self.MAX_HANDLES:
                 raise PacketDriverError(ErrorCode.NO_SPACE, f"all {self.MAX_HANDLES} handles in use")
@@ -387,9 +389,10 @@ class PacketDriver:
                 stats.dropped_short_buffer += 1
                 return
             buffer[0:length] = frame
+            handle.receiver(handle.number, 1, buffer)
+            # Counted once delivered: a receiver that fails its second call has lost the frame, not got it.
             stats.packets_in += 1
             stats.bytes_in += length
-            handle.receiver(handle.number, 1, buffer)
         except Exception:
             stats.packets_lost += 1
             stats.dropped_receiver_error += 1

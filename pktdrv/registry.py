@@ -75,4 +75,11 @@ class DriverRegistry:
 
     def scan(self) -> list[int]:
         """Every vector in 0x60-0x80 that holds a packet driver, as a DOS 'find the driver' loop does."""
-        return [v for v in range(FIRST_VECTOR, LAST_VECTOR + 1) if self.handler_bytes(v)[3:11] == SIGNATURE]
+        found = []
+        for vector in range(FIRST_VECTOR, LAST_VECTOR + 1):
+            try:
+                self.find(vector)  # a terminated driver has unhooked its vector: not listed
+            except PacketDriverError:
+                continue
+            found.append(vector)
+        return found

@@ -139,13 +139,20 @@ class Cpu:
 
     def deliver(self, segment: int, offset: int, return_cs: int, return_ip: int) -> None:
         """Enter an interrupt handler as the CPU does: push FLAGS, CS, IP; clear IF and TF; jump."""
-        flags = self.eflags
-        self.push(flags)
-        self.push(return_cs)
-        self.push(return_ip)
-        self.eflags = flags & ~(INTERRUPT | TRAP_FLAG)
-        self.cs = segment
-        self.ip = offset
+        read, write = self.read_register, self.write_register
+        flags = read(x86.UC_X86_REG_EFLAGS)
+        sp = (read(x86.UC_X86_REG_SP) - 6) & 0xFFFF
+        frame = struct.pack("<HHH", return_ip & 0xFFFF, return_cs & 0xFFFF, flags & 0xFFFF)
+        base = read(x86.UC_X86_REG_SS) << 4
+        if sp <= 0xFFFA:
+            self.uc.mem_write((base + sp) & 0xFFFFF, frame)
+        else:  # the frame wraps around the stack segment: word by word
+            for index in range(3):
+                self.uc.mem_write((base + ((sp + 2 * index) & 0xFFFF)) & 0xFFFFF, frame[2 * index : 2 * index + 2])
+        write(x86.UC_X86_REG_SP, sp)
+        write(x86.UC_X86_REG_EFLAGS, flags & ~(INTERRUPT | TRAP_FLAG))
+        write(x86.UC_X86_REG_CS, segment)
+        write(x86.UC_X86_REG_IP, offset)
 
     def call_far(self, segment: int, offset: int, return_cs: int, return_ip: int) -> None:
         self.push(return_cs)

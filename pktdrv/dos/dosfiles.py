@@ -66,16 +66,17 @@ class FileServices:
             os.close(file.fd)
         raise DosError(ERROR_TOO_MANY_OPEN_FILES)
 
-    def _device(self, name: str) -> OpenFile:
+    def _device(self, name: str, mode: int) -> OpenFile:
         if name == "CON":
-            console = self.files[1]
-            return OpenFile("CON", console.fd if console else 1, DEVICE_INFO_CON, owns_fd=False)
+            # CON opened for reading is the keyboard side (the host's stdin), otherwise the screen side.
+            fd = 0 if mode & 3 == 0 else 1
+            return OpenFile("CON", fd, DEVICE_INFO_CON, console_input=fd == 0 and os.isatty(0), owns_fd=False)
         return OpenFile(name, None, DEVICE_INFO_NUL, owns_fd=False)
 
     def _open_path(self, dos_path: str, mode: int, create: bool, truncate: bool, exclusive: bool = False) -> int:
         device = self.machine.drive.device_name(dos_path)
         if device is not None:
-            return self._install(self._device(device))
+            return self._install(self._device(device, mode))
         host = self.machine.drive.resolve(dos_path, must_exist=not create)
         if exclusive and host.exists():
             raise DosError(ERROR_FILE_EXISTS, dos_path)

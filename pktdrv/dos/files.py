@@ -245,7 +245,10 @@ def read_input(file: OpenFile, count: int) -> bytes:
     """Read from a host descriptor; the console gives DOS cooked lines (CR LF at the end)."""
     if file.fd is None:
         return b""
-    data = os.read(file.fd, count)
+    try:
+        data = os.read(file.fd, count)
+    except OSError as exc:
+        raise DosError(ERROR_ACCESS_DENIED, f"read: {exc.strerror}") from None
     if file.console_input:
         data = data.replace(b"\n", b"\r\n")[:count]
     return data

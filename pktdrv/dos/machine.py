@@ -24,8 +24,8 @@ from unicorn import x86_const as x86
 
 from ..clock import TICK_HZ
 from ..driver import PacketDriver
-from ..registers import DriverMemory, RegisterEntry, Registers
-from . import rom
+from ..registers import DriverMemory, RegisterEntry
+from . import pktint, rom
 from .bios import Bios
 from .cpu import Cpu
 from .dos21 import DosServices
@@ -41,6 +41,7 @@ SLICE = 30_000
 DEFAULT_VIRTUAL_RATE = 20_000_000
 """Instructions per virtual second when --cycles is not given (a fast 486's worth)."""
 POLLS_BEFORE_IDLE = 4
+IDLE_CREDIT_LIMIT = 256
 IDLE_QUANTUM = 0.02
 """Shortest idle sleep when the program runs the PIT faster than this (seconds)."""
 HARDWARE_VECTORS = set(range(0x08, 0x10)) | set(range(0x70, 0x78))
@@ -90,12 +91,9 @@ class Machine:
             self.memory.set_vector(number, segment, offset)
         self.pit = Pit(self.clock)
         self.pic = Pic()
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
+        self._wake_read = self._wake_write = -1
         self._sleeping = False
-        self.activity = 0
-        self._activity_at_last_poll = -1
+        self._idle_credit = 0
         self._quiet_polls = 0
         self.idle_requested = False
         self.reported: set[str] = set()
@@ -122,6 +120,10 @@ class Machine:
         self.uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, x86.UC_X86_INS_OUT)
         self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, x86.UC_X86_INS_IN)
         self.instructions = 0
+        # Frames and signals wake an idle sleep through this pipe (made last: nothing to leak on errors).
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
 
     def attach_driver(self, driver: PacketDriver) -> None:
         """Install `driver` on the packet interrupt: its vector points at a handler with "PKT DRVR"."""
@@ -184,15 +186,18 @@ class Machine:
             self.stop_message = message
         self.uc.emu_stop()
 
-    def note_activity(self) -> None:
-        self.activity += 1
+    def note_activity(self, turns: int = 1) -> None:
+        """The program did something (I/O, a frame came in): its next `turns` idle calls are not idleness.
+        A frame handed over counts for two turns, as mTCP takes one frame off its ring per turn."""
+        self._idle_credit = min(self._idle_credit + turns, IDLE_CREDIT_LIMIT)
 
     def idle(self) -> None:
         """The program yields (INT 28h, 2Fh/1680): nothing to do until an interrupt, unless it just did work."""
-        if self.activity == self._activity_at_last_poll:
-            self._go_idle()
-        self._activity_at_last_poll = self.activity
         self._quiet_polls = 0
+        if self._idle_credit:
+            self._idle_credit -= 1
+            return
+        self._go_idle()
 
     def _go_idle(self) -> None:
         # Timer ticks owed from a sleep are handed over right here, without leaving the CPU: a program
@@ -210,6 +215,18 @@ class Machine:
         if not self.pit.owed or not self.pic.can_take(0):
             return False
         self._deliver_timer(cpu.cs, cpu.ip)
+        return True
+
+    def _timer_due_before_call(self, cs: int, ip: int) -> bool:
+        """A tick that came due while the program computed is taken before its next call, as on a PC the
+        IRQ would have come between two instructions: the INT runs again once the tick chain returns."""
+        pit = self.pit
+        if not pit.owed and self.clock.seconds() < pit.next_fire:
+            return False  # the common case, kept cheap: this runs before every call the program makes
+        pit.update()
+        if not pit.owed or not self.pic.can_take(0) or not self.cpu.interrupts_enabled():
+            return False
+        self._deliver_timer(cs, (ip - 2) & 0xFFFF)
         return True
 
     def _deliver_timer(self, return_cs: int, return_ip: int) -> None:
@@ -230,15 +247,27 @@ class Machine:
             return
         return_cs, return_ip = self._tick_returns.pop()
         self.pit.update()
-        if self.pit.owed and self.pic.can_take(0) and cpu.interrupts_enabled():
+        if not cpu.interrupts_enabled():
+            cpu.cs, cpu.ip = return_cs, return_ip
+        elif self.pit.owed and self.pic.can_take(0):
             self._deliver_timer(return_cs, return_ip)
-            return
-        cpu.cs, cpu.ip = return_cs, return_ip
+        elif not self._deliver_nic(return_cs, return_ip):
+            cpu.cs, cpu.ip = return_cs, return_ip
+
+    def _deliver_nic(self, return_cs: int, return_ip: int) -> bool:
+        """Raise the NIC interrupt if a frame waits (the caller has checked IF)."""
+        nic = self.nic
+        if nic is None or nic.in_interrupt or not nic.pending():
+            return False
+        nic.in_interrupt = True
+        nic.delivered_this_interrupt = 0
+        self.cpu.deliver(ROM_SEGMENT, rom.NIC_ISR, return_cs, return_ip)
+        return True
 
     def poll(self) -> None:
         """The program polled the clock or the keyboard and found nothing new: idle if it keeps doing so."""
-        if self.activity != self._activity_at_last_poll:
-            self._activity_at_last_poll = self.activity
+        if self._idle_credit:
+            self._idle_credit -= 1
             self._quiet_polls = 0
             return
         self._quiet_polls += 1
@@ -269,6 +298,8 @@ class Machine:
             vector = self.memory.vector(number)
             if vector == self.default_vectors[number] and number not in self.code_vectors:
                 cpu.flags_at = None
+                if self._timer_due_before_call(cs, ip):
+                    return
                 self.serve(number, cs, (ip - 2) & 0xFFFF)
             else:
                 cpu.deliver(vector[0], vector[1], cs, ip)
@@ -310,9 +341,9 @@ class Machine:
         elif ip == traps.bios_tick:
             self.bios.timer_tick()
         elif ip == traps.nic_begin:
-            self._nic_begin()
+            pktint.nic_begin(self)
         elif ip == traps.nic_copy:
-            self._nic_copy()
+            pktint.nic_copy(self)
         elif ip == traps.tick_chain:
             self._tick_returned()
         elif ip == traps.ctrl_c_return:
@@ -325,7 +356,7 @@ class Machine:
         if number == 0x21:
             self.dos.serve(cs, ip)
         elif self.pktdrv is not None and number == self.packet_interrupt:
-            self._serve_packet_driver()
+            pktint.serve_packet_driver(self)
         elif not self.bios.serve(number, cs, ip):
             if number in HARDWARE_VECTORS or number in (0x1B, 0x1C):
                 return
@@ -333,50 +364,6 @@ class Machine:
             self.cpu.set_carry(True)
 
     # -- the packet driver ------------------------------------------------------------------------------------
-
-    def _serve_packet_driver(self) -> None:
-        assert self.pktdrv is not None
-        cpu = self.cpu
-        regs = Registers(cpu.ax, cpu.bx, cpu.cx, cpu.dx, cpu.si, cpu.di, cpu.ds, cpu.es)
-        out = self.pktdrv.call(regs)
-        cpu.ax, cpu.bx, cpu.cx, cpu.dx = out.ax, out.bx, out.cx, out.dx
-        cpu.si, cpu.di, cpu.ds, cpu.es = out.si, out.di, out.ds, out.es
-        cpu.set_carry(out.carry)
-        if regs.ah == 4:
-            self.note_activity()
-        self.trace(f"pktdrv {self.pktdrv.last_call}")
-
-    def _nic_begin(self) -> None:
-        assert self.nic is not None
-        cpu = self.cpu
-        item = self.nic.next_frame()
-        if item is None:
-            self.nic.in_interrupt = False
-            cpu.set_carry(True)
-            return
-        self.memory.write(ROM_SEGMENT, rom.RECEIVER_POINTER,
-                          item.receiver_offset.to_bytes(2, "little") + item.receiver_segment.to_bytes(2, "little"))
-        cpu.ax, cpu.bx, cpu.cx, cpu.dx, cpu.di, cpu.es = 0, item.handle, len(item.frame), 0, 0, 0
-        cpu.set_carry(False)
-
-    def _nic_copy(self) -> None:
-        assert self.nic is not None
-        cpu = self.cpu
-        item = self.nic.current
-        segment, offset = cpu.es, cpu.di
-        if item is None or (segment == 0 and offset == 0):
-            self.nic.refused_current()
-            self.trace("nic receiver refused the frame")
-            cpu.set_carry(True)
-            return
-        self.memory.write(segment, offset, item.frame)
-        self.nic.current = None
-        self.nic.delivered += 1
-        self.note_activity()
-        if self.config.trace:
-            self.trace(f"nic receiver handle={item.handle} length={len(item.frame)} buffer={segment:04x}:{offset:04x}")
-        cpu.ax, cpu.bx, cpu.cx, cpu.ds, cpu.si = 1, item.handle, len(item.frame), segment, offset
-        cpu.set_carry(False)
 
     # -- port I/O: PIT and PIC --------------------------------------------------------------------------------
 
@@ -462,10 +449,7 @@ class Machine:
         if self.pit.owed and self.pic.can_take(0):
             self._deliver_timer(cpu.cs, cpu.ip)
             return
-        if self.nic is not None and not self.nic.in_interrupt and self.nic.pending():
-            self.nic.in_interrupt = True
-            self.nic.delivered_this_interrupt = 0
-            cpu.deliver(ROM_SEGMENT, rom.NIC_ISR, cpu.cs, cpu.ip)
+        self._deliver_nic(cpu.cs, cpu.ip)
 
     def _wait_idle(self) -> None:
         """Nothing to do until an interrupt: sleep (real time) or move time forward (virtual time)."""
@@ -519,29 +503,9 @@ class Machine:
         started = time.monotonic()
         paced = self.config.cycles_per_ms if not self.config.virtual_clock else None
         try:
-            while self.exit_code is None:
-                self._deliver_pending_interrupts()
-                if self.exit_code is not None:
-                    break
-                count = self._slice_length()
-                self.idle_requested = False
-                cpu = self.cpu
-                try:
-                    self.uc.emu_start((cpu.cs << 4) + cpu.ip, 0xFFFFFFFF, count=count)
-                except UcError as exc:
-                    self.exit(FAULT_STATUS, self.fault_text(str(exc).split(" (")[0].lower(), cpu.cs, cpu.ip))
-                    break
-                self.instructions += count
-                if isinstance(self.clock, InstructionTime):
-                    self.clock.run(count)
-                if self.exit_code is not None:
-                    break
-                if self.idle_requested or self._halted():
-                    self._wait_idle()
-                if paced:
-                    ahead = self.instructions / (paced * 1000.0) - (time.monotonic() - started)
-                    if ahead > 0.001:
-                        time.sleep(ahead)
+            self._run_slices(started, paced)
+        except Exception as exc:  # a bug of ours ends the run with one line, never a traceback
+            self.exit(FAULT_STATUS, f"mtcp-dosrun: internal error: {type(exc).__name__}: {exc}")
         finally:
             self._restore_signal_handler(previous)
             self.shutdown()
@@ -549,6 +513,31 @@ class Machine:
             self.log(self.stop_message)
         assert self.exit_code is not None
         return self.exit_code
+
+    def _run_slices(self, started: float, paced: int | None) -> None:
+        while self.exit_code is None:
+            self._deliver_pending_interrupts()
+            if self.exit_code is not None:
+                break
+            count = self._slice_length()
+            self.idle_requested = False
+            cpu = self.cpu
+            try:
+                self.uc.emu_start((cpu.cs << 4) + cpu.ip, 0xFFFFFFFF, count=count)
+            except UcError as exc:
+                self.exit(FAULT_STATUS, self.fault_text(str(exc).split(" (")[0].lower(), cpu.cs, cpu.ip))
+                break
+            self.instructions += count
+            if isinstance(self.clock, InstructionTime):
+                self.clock.run(count)
+            if self.exit_code is not None:
+                break
+            if self.idle_requested or self._halted():
+                self._wait_idle()
+            if paced:
+                ahead = self.instructions / (paced * 1000.0) - (time.monotonic() - started)
+                if ahead > 0.001:
+                    time.sleep(ahead)
 
     def _halted(self) -> bool:
         """HLT ends a unicorn run early; with IF set, it waits for the next interrupt."""
@@ -570,10 +559,8 @@ class Machine:
         self.bios.stop()
         console_streams_flush()
         for fd in (self._wake_read, self._wake_write):
-            try:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass
         self._wake_read = self._wake_write = -1
 
     def _install_signal_handler(self) -> object:

@@ -12,10 +12,16 @@ Layout (segments):
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from dataclasses import dataclass
 
 from unicorn import Uc
+
+try:  # unicorn's C entry points (see cpu.py)
+    from unicorn.unicorn_py3.unicorn import uclib as _uclib
+except ImportError:  # pragma: no cover
+    _uclib = None  # type: ignore[assignment]
 
 IVT_SEGMENT = 0x0000
 BDA_SEGMENT = 0x0040
@@ -45,6 +51,21 @@ class GuestMemory:
 
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
+        # Every INT the program executes looks its vector up: read it through unicorn's C entry point into
+        # a buffer kept for the purpose (a memory write hook would slow every store the program makes).
+        self._vector_cell = ctypes.c_uint32(0)
+        handle = getattr(uc, "_uch", None)
+        if _uclib is not None and handle is not None:
+            cell = self._vector_cell
+            c_read, pointer = _uclib.uc_mem_read, ctypes.cast(ctypes.pointer(cell), ctypes.POINTER(ctypes.c_char))
+
+            def read_vector(number: int) -> int:
+                c_read(handle, number * 4, pointer, 4)
+                return cell.value
+
+            self._read_vector = read_vector
+        else:
+            self._read_vector = lambda number: int.from_bytes(uc.mem_read(number * 4, 4), "little")
 
     def read(self, segment: int, offset: int, length: int) -> bytes:
         if length <= 0:
@@ -91,8 +112,8 @@ class GuestMemory:
 
     def vector(self, number: int) -> tuple[int, int]:
         """IVT entry `number` as (segment, offset)."""
-        offset, segment = struct.unpack("<HH", self.read(0, number * 4, 4))
-        return segment, offset
+        value = self._read_vector(number)
+        return value >> 16, value & 0xFFFF
 
     def set_vector(self, number: int, segment: int, offset: int) -> None:
         self.write(0, number * 4, struct.pack("<HH", offset & 0xFFFF, segment & 0xFFFF))

@@ -95,6 +95,8 @@ def open_link(spec: str, clock: Clock | None = None) -> Link:
     try:
         mac = parse_mac(params["mac"]) if "mac" in params else None
         mtu = int(params["mtu"]) if "mtu" in params else None
+        if mtu is not None and not 68 <= mtu <= 65_535:
+            raise ValueError(f"mtu={mtu}: an MTU is between 68 and 65535")
         fault_args = {k: conv(params[k]) for k, conv in FAULT_KEYS.items() if k in params}  # type: ignore[operator]
         faults = Faults(**fault_args)
     except ValueError as exc:

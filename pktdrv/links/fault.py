@@ -97,7 +97,7 @@ class _Direction:
             for _ in range(copies):
                 if f.reorder and self.reorder_slot is None and rng.random() < f.reorder:
                     c.reordered += 1
-                    self.reorder_slot = (now + max(f.delay, 1), frame)
+                    self.reorder_slot = (now + 1, frame)  # wait a tick for a successor; delay comes after
                     continue
                 self._schedule(now, frame, ready)
                 if self.reorder_slot is not None:

@@ -64,6 +64,13 @@ def test_timer_ticks_and_reprogrammed_pit_on_the_virtual_clock(tmp_path: Path,
     assert machine.pit.divisor == 65536
 
 
+def test_vectors_written_directly_and_chained_dos(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    program = assemble("vectors", tmp_path)
+    code = machine_for(program).run()
+    out, err = capfd.readouterr()
+    assert (code, out) == (0, "vectors ok\r\n"), err
+
+
 def test_unknown_calls_answered_and_reported_once(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     program = assemble("unknown", tmp_path)
     assert machine_for(program).run() == 0

@@ -1,7 +1,8 @@
-"""mTCP's own PING, HTGET and NC on the emulated packet driver, against the Linux kernel over TAP.
+"""mTCP's own PING, HTGET and NC on the emulated packet driver: against the Linux kernel over TAP, and on
+the hub against Python peers.
 
 The binaries are not shipped (see docs/dosrun.md): these tests run when MTCP_DOS_BIN names a folder that
-holds PING.EXE, HTGET.EXE and NC.EXE, and as root (a private network namespace with a TAP device).
+holds PING.EXE, HTGET.EXE and NC.EXE; the TAP ones also need root (a private network namespace).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from pktdrv.clock import MonotonicTicks
+from pktdrv.dos.machine import Machine, MachineConfig
+from pktdrv.driver import PacketDriver
+from pktdrv.links import HUBS, open_link
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, private_netns
 
-from .dosutil import REPO
+from .dosutil import PEER_MAC, REPO, Responder
 
 PROGRAMS = ("PING.EXE", "HTGET.EXE", "NC.EXE")
 
@@ -109,3 +114,76 @@ def test_htget_then_nc_upload_sha256_exact(netns: NetNs, drive: Path, tmp_path: 
         listener.close()
     assert code == 0, output
     assert received and hashlib.sha256(received[0]).hexdigest() == digest
+
+
+HUB_CONFIG = "PACKETINT 0x60\nIPADDR 10.0.0.2\nNETMASK 255.255.255.0\nGATEWAY 10.0.0.1\n"
+
+
+def run_on_hub(drive: Path, hub: str, args: list[str], pcap: Path | None = None, virtual: bool = True) -> int:
+    (drive / "HUB.CFG").write_text(HUB_CONFIG)
+    machine = Machine(MachineConfig(program=drive / args[0], args=args[1:], drive=drive, virtual_clock=virtual,
+                                    environment=[("MTCPCFG", "C:\\HUB.CFG"), ("MTCPSLEEP", "1")]))
+    link = f"hub:{hub}?mac=02:00:00:00:00:02" + (f"&pcap={pcap}" if pcap else "")
+    machine.attach_driver(PacketDriver(open_link(link, clock=machine.clock)))
+    return machine.run()
+
+
+def test_ping_on_the_hub_repeats_bit_for_bit(dos_bin: Path, tmp_path: Path,
+                                             capfd: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(dos_bin / "PING.EXE", tmp_path / "PING.EXE")
+    outputs = []
+    for run in (1, 2):
+        hub = f"mping{run}"
+        HUBS.get(hub).ports.clear()
+        Responder(open_link(f"hub:{hub}?mac={PEER_MAC.hex(':')}"))
+        assert run_on_hub(tmp_path, hub, ["PING.EXE", "-count", "3", "10.0.0.1"], tmp_path / f"{run}.pcap") == 0
+        outputs.append(capfd.readouterr().out)
+    assert "Packets sent: 3, Replies received: 3, Replies lost: 0" in outputs[0]
+    assert outputs[0] == outputs[1]
+    assert (tmp_path / "1.pcap").read_bytes() == (tmp_path / "2.pcap").read_bytes()
+
+
+def test_nc_upload_to_the_python_stack_on_the_hub(dos_bin: Path, tmp_path: Path) -> None:
+    try:
+        from mtcp_py.stack import Stack, StackConfig
+    except ImportError as exc:
+        pytest.skip(f"mtcp_py's Stack is not available: {exc}")
+    shutil.copy(dos_bin / "NC.EXE", tmp_path / "NC.EXE")
+    stack = Stack(open_link("hub:mnc"), StackConfig(ip=0x0A000001), MonotonicTicks()).init_stack()
+    listener = stack.tcp.listen(9000)
+    received = bytearray()
+    finished = threading.Event()
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection = None
+        while not stop.is_set():
+            stack.poll()
+            connection = connection or listener.accept()
+            if connection is not None:
+                received.extend(connection.recv())
+                if connection.at_eof and not finished.is_set():
+                    connection.close()
+                    finished.set()
+            stack.wait(0.002)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    payload = os.urandom(200_000)
+    (tmp_path / "UP.BIN").write_bytes(payload)
+    saved = os.dup(0)
+    source = os.open(tmp_path / "UP.BIN", os.O_RDONLY)
+    try:
+        os.dup2(source, 0)  # NC reads DOS handle 0, which is the host's stdin
+        code = run_on_hub(tmp_path, "mnc", ["NC.EXE", "-target", "10.0.0.1", "9000", "-bin", "-w", "1"],
+                          virtual=False)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(source)
+    assert finished.wait(20)
+    stop.set()
+    server.join(5)
+    stack.end_stack()
+    assert code == 0
+    assert hashlib.sha256(received).hexdigest() == hashlib.sha256(payload).hexdigest()

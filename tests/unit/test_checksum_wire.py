@@ -1,0 +1,94 @@
+"""The Internet checksum against a slow reference; every parser fed arbitrary bytes raises only WireError."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mtcp_py.checksum import checksum, checksum_parts, pseudo_header_sum, verify
+from mtcp_py.wire import WireError
+from mtcp_py.wire.arp import ArpRepr
+from mtcp_py.wire.ethernet import EthernetRepr
+from mtcp_py.wire.icmp import IcmpRepr
+from mtcp_py.wire.ipv4 import Ipv4Repr
+
+from .frames import PEER_IP, STACK_IP, icmp, ipv4, slow_checksum
+
+
+def test_checksum_known_values() -> None:
+    assert checksum(b"") == 0xFFFF
+    assert checksum(b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7") == slow_checksum(b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7")
+    assert checksum(b"\xff\xff") == 0
+    assert checksum(b"\x01") == 0xFEFF  # odd length: a zero byte follows
+    header = ipv4(PEER_IP, STACK_IP, 1, b"")
+    assert verify(header)
+    assert not verify(header[:10] + b"\x00\x00" + header[12:])
+
+
+@given(st.binary(max_size=2000))
+def test_checksum_matches_reference(data: bytes) -> None:
+    assert checksum(data) == slow_checksum(data)
+    assert checksum(memoryview(data)) == slow_checksum(data)
+    assert checksum(bytearray(data)) == slow_checksum(data)
+
+
+@given(st.lists(st.binary(min_size=0, max_size=50).map(lambda b: b + b"\x00" * (len(b) % 2)), max_size=5),
+       st.binary(max_size=51))
+def test_checksum_parts_equals_whole(parts: list[bytes], last: bytes) -> None:
+    assert checksum_parts([*parts, last]) == slow_checksum(b"".join(parts) + last)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 255), st.integers(0, 0xFFFF),
+       st.binary(max_size=64))
+def test_pseudo_header(src: int, dst: int, proto: int, length: int, data: bytes) -> None:
+    pseudo = src.to_bytes(4, "big") + dst.to_bytes(4, "big") + bytes([0, proto]) + length.to_bytes(2, "big")
+    assert checksum(data, pseudo_header_sum(src, dst, proto, length)) == slow_checksum(pseudo + data)
+
+
+def test_filled_in_checksum_verifies() -> None:
+    message = icmp(8, 0, 1, 2, b"odd")
+    assert verify(message)
+
+
+PARSERS = [EthernetRepr.parse, ArpRepr.parse, Ipv4Repr.parse, IcmpRepr.parse]
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=120))
+def test_parsers_raise_only_wire_error(data: bytes) -> None:
+    for parse in PARSERS:
+        for view in (data, memoryview(data), bytearray(data)):
+            try:
+                parse(view)
+            except WireError as exc:
+                assert exc.reason
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.binary(max_size=60),
+       st.binary(max_size=40))
+def test_ipv4_parse_with_valid_checksum_raises_only_wire_error(ver_ihl: int, total: int, flags: int,
+                                                                options: bytes, rest: bytes) -> None:
+    header = bytearray(ipv4(PEER_IP, STACK_IP, 6, b"") + options + rest)
+    header[0], header[2:4], header[6:8] = ver_ihl, total.to_bytes(2, "big"), flags.to_bytes(2, "big")
+    header[10:12] = b"\x00\x00"
+    ihl = min((ver_ihl & 0xF) * 4, len(header))
+    header[10:12] = slow_checksum(bytes(header[:ihl])).to_bytes(2, "big")
+    try:
+        parsed = Ipv4Repr.parse(header)
+    except WireError:
+        return
+    assert parsed.header_len + parsed.payload_len <= len(header)
+    assert parsed.header_len >= 20
+
+
+@given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=60))
+def test_icmp_round_trip(kind: int, code: int, data: bytes) -> None:
+    message = icmp(kind, code, 7, 9, data)
+    try:
+        parsed = IcmpRepr.parse(message)
+    except WireError as exc:
+        assert exc.reason == "icmp_error_truncated"
+        return
+    assert (parsed.type, parsed.code, parsed.ident, parsed.seq, parsed.data) == (kind, code, 7, 9, data)
+    assert parsed.to_bytes() == message

@@ -67,6 +67,8 @@ class DriverMemory:
     name_offset: int
     parameters_offset: int
     statistics_offset: int
+    multicast_offset: int | None = None
+    """Room for get_multicast_list's table (MULTICAST_BYTES), or None: that call then fails NO_MULTICAST."""
 
 
 ReceiverFactory = Callable[[int, int], Receiver]
@@ -76,6 +78,8 @@ NAME_BYTES = 32
 """Room for the driver's name (ASCIIZ) in driver memory."""
 PARAMETERS_BYTES = 14
 STATISTICS_BYTES = 28
+MULTICAST_BYTES = 96
+"""Sixteen addresses."""
 
 
 def pack_parameters(driver: PacketDriver) -> bytes:
@@ -201,6 +205,16 @@ class RegisterEntry:
         self.driver.set_multicast_list([data[i : i + 6] for i in range(0, len(data), 6)])
         return replace(regs)
 
+    def _get_multicast_list(self, regs: Registers) -> Registers:
+        self.last_call = "get_multicast_list"
+        offset = self.tables.multicast_offset
+        if offset is None:
+            raise PacketDriverError(ErrorCode.NO_MULTICAST, "no room for the list in driver memory")
+        table = b"".join(self.driver.get_multicast_list())[:MULTICAST_BYTES]
+        self.memory.write(self.tables.segment, offset, table)
+        self.last_call += f" -> {len(table) // 6} addresses"
+        return replace(regs, es=self.tables.segment, di=offset, cx=len(table))
+
     def _get_statistics(self, regs: Registers) -> Registers:
         self.last_call = f"get_statistics handle={regs.bx}"
         stats = self.driver.get_statistics(regs.bx)
@@ -226,6 +240,7 @@ class RegisterEntry:
         FunctionNumber.SET_RCV_MODE: _set_rcv_mode,
         FunctionNumber.GET_RCV_MODE: _get_rcv_mode,
         FunctionNumber.SET_MULTICAST_LIST: _set_multicast_list,
+        FunctionNumber.GET_MULTICAST_LIST: _get_multicast_list,
         FunctionNumber.GET_STATISTICS: _get_statistics,
         FunctionNumber.SET_ADDRESS: _set_address,
     }

@@ -130,7 +130,8 @@ class Machine:
         self.driver = driver
         driver.interrupt = self.packet_interrupt
         self.nic = NicBridge(driver, self.wake)
-        tables = DriverMemory(ROM_SEGMENT, rom.DRIVER_NAME, rom.DRIVER_PARAMETERS, rom.DRIVER_STATISTICS)
+        tables = DriverMemory(ROM_SEGMENT, rom.DRIVER_NAME, rom.DRIVER_PARAMETERS, rom.DRIVER_STATISTICS,
+                              rom.DRIVER_MULTICAST)
         self.pktdrv = RegisterEntry(driver, self.memory, tables, self.nic.make_receiver)
         self.default_vectors[self.packet_interrupt] = (ROM_SEGMENT, rom.PKT_HANDLER)
         self.memory.set_vector(self.packet_interrupt, ROM_SEGMENT, rom.PKT_HANDLER)

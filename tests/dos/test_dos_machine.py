@@ -85,7 +85,9 @@ def test_unknown_calls_answered_and_reported_once(tmp_path: Path, capfd: pytest.
 def test_cpu_fault_ends_the_run_with_one_line(tmp_path: Path, capfd: pytest.CaptureFixture[str], mode: str,
                                               text: str) -> None:
     program = assemble("fault", tmp_path)
-    assert machine_for(program, [mode]).run() == 125
+    machine = machine_for(program, [mode], link=f"hub:fault{mode}")
+    assert machine.run() == 125
+    assert machine.driver is not None and machine.driver.terminated  # the link is released all the same
     _, err = capfd.readouterr()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "CPU fault" in lines[0] and text in lines[0] and "bytes there" in lines[0]
@@ -218,3 +220,14 @@ def test_memory_control_blocks_allocate_free_resize(tmp_path: Path) -> None:
         arena.allocate(0xFFFF, machine.psp)
     machine.shutdown()
     assert struct.calcsize("<H") == 2
+
+
+def test_cycles_set_the_virtual_time_an_instruction_takes(tmp_path: Path) -> None:
+    program = tmp_path / "LOOP.COM"
+    # mov dx,16 / outer: mov cx,FFFFh / inner: dec cx / jnz inner / dec dx / jnz outer / mov ax,4C00h / int 21h
+    program.write_bytes(bytes.fromhex("ba1000b9ffff4975fd4a75f7b8004ccd21"))
+    instructions = 16 * (2 * 0xFFFF + 3)
+    machine = Machine(MachineConfig(program=program, virtual_clock=True, cycles_per_ms=1000))
+    assert machine.run() == 0
+    # one instruction per microsecond, give or take the last slice (the machine counts whole slices)
+    assert instructions / 1e6 <= machine.clock.seconds() < instructions / 1e6 + 0.031

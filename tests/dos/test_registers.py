@@ -9,7 +9,7 @@ from pktdrv.errors import ErrorCode
 from pktdrv.links import HUBS, open_link
 from pktdrv.registers import BytesMemory, DriverMemory, RegisterEntry, Registers
 
-TABLES = DriverMemory(0xF000, 0x500, 0x540, 0x560)
+TABLES = DriverMemory(0xF000, 0x500, 0x540, 0x560, 0x580)
 
 
 def make_entry(hub: str) -> tuple[RegisterEntry, BytesMemory, list[tuple[int, int, int]], PacketDriver]:
@@ -69,6 +69,12 @@ def test_access_type_send_statistics_release_and_errors() -> None:
     assert not entry.call(Registers(ax=0x1400, bx=handle, cx=6)).carry
     assert entry.call(Registers(ax=0x1500, bx=handle)).ax == 6
     assert entry.call(Registers(ax=0x1400, bx=handle, cx=9)).dx >> 8 == ErrorCode.BAD_MODE
+    # multicast list in and out
+    group = bytes.fromhex("01005e000001")
+    memory.write(0x2000, 0x300, group)
+    assert not entry.call(Registers(ax=0x1600, cx=6, es=0x2000, di=0x300)).carry
+    out = entry.call(Registers(ax=0x1700))
+    assert not out.carry and out.cx == 6 and memory.read(out.es, out.di, 6) == group
     # release, then a bad handle and an unknown function
     assert not entry.call(Registers(ax=0x0300, bx=handle)).carry
     bad = entry.call(Registers(ax=0x0300, bx=handle))

@@ -15,7 +15,8 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,35 @@ def kernel_listener(ns: NetNs, port: int, backlog: int = 8) -> socket.socket:
     return ns.call(make)
 
 
+def read_to_eof(conn: socket.socket) -> bytes:
+    data = b""
+    while chunk := conn.recv(4096):
+        data += chunk
+    return data
+
+
+@contextmanager
+def kernel_peer(ns: NetNs, port: int,
+                serve: Callable[[socket.socket, tuple[str, int]], object]) -> Iterator[list[object]]:
+    """A kernel-side server for one connection: `serve(conn, address)` runs on a thread and its result
+    is in the yielded list once the block ends."""
+    server = kernel_listener(ns, port)
+    results: list[object] = []
+
+    def run() -> None:
+        conn, address = server.accept()
+        with conn:
+            results.append(serve(conn, address))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield results
+    finally:
+        thread.join(timeout=30)
+        server.close()
+
+
 def kernel_connect(ns: NetNs, port: int, timeout: float = 30) -> socket.socket:
     return ns.call(lambda: socket.create_connection((STACK_IP, port), timeout=timeout))
 
@@ -131,103 +161,62 @@ def test_mtcp_nc_target_to_kernel_nc(ns: NetNs, config: Path, payload: Path, tmp
 
 
 def test_telnet_nl_both_ways(ns: NetNs, config: Path) -> None:
-    server = kernel_listener(ns, 5002)
-    got: list[bytes] = []
-
-    def peer() -> None:
-        conn, _ = server.accept()
+    def serve(conn: socket.socket, address: object) -> bytes:
         conn.sendall(b"one\r\ntwo\r\nthree\r")
         conn.sendall(b"\nfour\n")
-        data = b""
-        while chunk := conn.recv(4096):
-            data += chunk
-        got.append(data)
-        conn.close()
+        return read_to_eof(conn)
 
-    thread = threading.Thread(target=peer)
-    thread.start()
-    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5002", "-telnet_nl", "-w", "5", stdin=subprocess.PIPE,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(b"hello\nworld\n", timeout=60)
-    thread.join(timeout=30)
-    server.close()
+    with kernel_peer(ns, 5002, serve) as got:
+        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5002", "-telnet_nl", "-w", "5", stdin=subprocess.PIPE,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = proc.communicate(b"hello\nworld\n", timeout=60)
     assert got == [b"hello\r\nworld\r\n"]
     assert out == b"one\ntwo\nthree\nfour\n", err
     assert proc.returncode == 0, err
 
 
 def test_wait_after_stdin_keeps_reading(ns: NetNs, config: Path) -> None:
-    server = kernel_listener(ns, 5003)
-
-    def peer() -> None:
-        conn, _ = server.accept()
-        while conn.recv(4096):
-            pass  # read to our EOF, then answer late
+    def serve(conn: socket.socket, address: object) -> None:
+        read_to_eof(conn)  # read to our EOF, then answer late
         conn.sendall(b"late reply\n")
-        conn.close()
 
-    thread = threading.Thread(target=peer)
-    thread.start()
-    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5003", "-w", "10", stdin=subprocess.PIPE,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(b"question\n", timeout=60)
-    thread.join(timeout=30)
-    server.close()
+    with kernel_peer(ns, 5003, serve):
+        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5003", "-w", "10", stdin=subprocess.PIPE,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = proc.communicate(b"question\n", timeout=60)
     assert out == b"late reply\n", err
     assert proc.returncode == 0
 
 
 def test_nocorc_keeps_sending_after_remote_close(ns: NetNs, config: Path) -> None:
-    server = kernel_listener(ns, 5004)
-    got: list[bytes] = []
-
-    def peer() -> None:
-        conn, _ = server.accept()
+    def serve(conn: socket.socket, address: object) -> bytes:
         conn.sendall(b"bye\n")
         conn.shutdown(socket.SHUT_WR)  # the peer closes its side first
-        data = b""
-        while chunk := conn.recv(4096):
-            data += chunk
-        got.append(data)
-        conn.close()
+        return read_to_eof(conn)
 
-    thread = threading.Thread(target=peer)
-    thread.start()
-    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5004", "-nocorc", "-verbose", stdin=subprocess.PIPE,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline() == b"bye\n"
-    # The remote has closed; without -nocorc netcat would be gone. It still takes our input.
-    proc.stdin.write(b"still here\n")
-    proc.stdin.flush()
-    proc.stdin.write(b"and more\n")
-    proc.stdin.close()
-    proc.wait(timeout=60)
-    thread.join(timeout=30)
-    server.close()
+    with kernel_peer(ns, 5004, serve) as got:
+        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5004", "-nocorc", "-verbose", stdin=subprocess.PIPE,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == b"bye\n"
+        # The remote has closed; without -nocorc netcat would be gone. It still takes our input.
+        proc.stdin.write(b"still here\n")
+        proc.stdin.flush()
+        proc.stdin.write(b"and more\n")
+        proc.stdin.close()
+        proc.wait(timeout=60)
     assert got == [b"still here\nand more\n"]
     assert proc.returncode == 0
 
 
 def test_remote_close_ends_netcat_by_default(ns: NetNs, config: Path) -> None:
-    server = kernel_listener(ns, 5005)
-
-    def peer() -> None:
-        conn, _ = server.accept()
-        conn.sendall(b"closing now\n")
-        conn.close()
-
-    thread = threading.Thread(target=peer)
-    thread.start()
-    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5005", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-               stderr=subprocess.PIPE)
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == b"closing now\n"
-    assert proc.wait(timeout=30) == 0  # stdin is still open: the remote close ended it
-    thread.join(timeout=30)
-    server.close()
-    assert proc.stdin is not None
-    proc.stdin.close()
+    with kernel_peer(ns, 5005, lambda conn, address: conn.sendall(b"closing now\n")):
+        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5005", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == b"closing now\n"
+        assert proc.wait(timeout=30) == 0  # stdin is still open: the remote close ended it
+        proc.stdin.close()
 
 
 # -- mtcp-nc: failures ----------------------------------------------------------------------------------
@@ -247,29 +236,21 @@ def test_refused(ns: NetNs, config: Path) -> None:
 
 
 def test_reset(ns: NetNs, config: Path) -> None:
-    server = kernel_listener(ns, 5006)
-
-    def peer() -> None:
-        conn, _ = server.accept()
+    def serve(conn: socket.socket, address: object) -> None:
         conn.recv(10)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()  # an abort: the kernel sends a reset
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() now aborts
 
-    thread = threading.Thread(target=peer)
-    thread.start()
-    proc = app(ns, config, "nc", "-target", KERNEL_IP, "5006", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-               stderr=subprocess.PIPE)
-    assert proc.stdin is not None
-    proc.stdin.write(b"x" * 100)
-    proc.stdin.flush()
-    # stdin stays open: only the peer's reset can end netcat.
-    assert proc.wait(timeout=60) == 1
-    proc.stdin.close()
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    thread.join(timeout=30)
-    server.close()
-    assert err.decode().strip().splitlines()[-1] == "mtcp-nc: connection reset"
+    with kernel_peer(ns, 5006, serve):
+        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5006", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(b"x" * 100)
+        proc.stdin.flush()
+        # stdin stays open: only the peer's reset can end netcat.
+        assert proc.wait(timeout=60) == 1
+        proc.stdin.close()
+        err = proc.stderr.read().decode()
+    assert err.strip().splitlines()[-1] == "mtcp-nc: connection reset"
 
 
 def test_timed_out(ns: NetNs, config: Path) -> None:
@@ -410,34 +391,19 @@ def test_servers_port_off_and_usr1_stats(ns: NetNs, config: Path) -> None:
 
 
 def test_srcport_and_local_echo_on_a_terminal(ns: NetNs, config: Path) -> None:
-    server = kernel_listener(ns, 5008)
-    seen: list[object] = []
-
-    def peer() -> None:
-        conn, address = server.accept()
-        seen.append(address[1])
-        data = b""
-        while chunk := conn.recv(4096):
-            data += chunk
-        seen.append(data)
-        conn.close()
-
-    thread = threading.Thread(target=peer)
-    thread.start()
     controller, terminal = os.openpty()  # stdin is a terminal: -echo applies, as in mTCP's interactive mode
     try:
-        proc = app(ns, config, "nc", "-target", KERNEL_IP, "5008", "-srcport", "4321", "-echo", stdin=terminal,
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout is not None
-        wait_for_line(proc, "connected")
-        os.write(controller, b"typed line\n")
-        assert proc.stdout.readline() == b"typed line\n"  # the local echo
-        os.write(controller, b"\x04")  # end of input at the terminal
-        proc.wait(timeout=30)
+        with kernel_peer(ns, 5008, lambda conn, address: (address[1], read_to_eof(conn))) as seen:
+            proc = app(ns, config, "nc", "-target", KERNEL_IP, "5008", "-srcport", "4321", "-echo", stdin=terminal,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert proc.stdout is not None
+            wait_for_line(proc, "connected")
+            os.write(controller, b"typed line\n")
+            assert proc.stdout.readline() == b"typed line\n"  # the local echo
+            os.write(controller, b"\x04")  # end of input at the terminal
+            proc.wait(timeout=30)
     finally:
         os.close(controller)
         os.close(terminal)
-    thread.join(timeout=30)
-    server.close()
     assert proc.returncode == 0
-    assert seen == [4321, b"typed line\n"]
+    assert seen == [(4321, b"typed line\n")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,21 @@ def read_config(path: Path) -> RunnerConfig:
     return config
 
 
-def parse_arguments(argv: list[str]) -> argparse.Namespace:
+class Extension:
+    """What a caller above this package adds to the command (mtcp-dosrun's Python peer on the hub).
+
+    The machine knows nothing of the stack; the program that starts it may run more beside it.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add options (before PROGRAM on the command line)."""
+
+    def around(self, options: argparse.Namespace, link_spec: str, run: Callable[[], int]) -> int:
+        """Run the machine (`run()`), with whatever else must run beside it; returns the exit status."""
+        return run()
+
+
+def parse_arguments(argv: list[str], extension: Extension | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mtcp-dosrun",
                                      description="Run a DOS packet-driver program on an emulated PC.")
     parser.add_argument("--link", help="link string (tap:mtap0, hub:lan, raw:eth0; ?pcap=FILE ...)")
@@ -90,6 +105,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clock", choices=("real", "virtual"), default="real")
     parser.add_argument("--cycles", type=int, help="instructions per millisecond (default: as fast as the host)")
     parser.add_argument("--trace", action="store_true", help="log every DOS, BIOS and packet driver call")
+    if extension is not None:
+        extension.add_arguments(parser)
     parser.add_argument("program", type=Path)
     parser.add_argument("args", nargs=argparse.REMAINDER)
     return parser.parse_args(argv)
@@ -99,8 +116,8 @@ def error(message: str) -> None:
     print(f"mtcp-dosrun: {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_arguments(list(sys.argv[1:] if argv is None else argv))
+def main(argv: list[str] | None = None, extension: Extension | None = None) -> int:
+    options = parse_arguments(list(sys.argv[1:] if argv is None else argv), extension)
     runner = RunnerConfig()
     if options.config is not None:
         try:
@@ -132,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             return USAGE_STATUS
         environment = [(k, v) for k, v in environment if k.upper() != name.upper()]
         environment.append((name.upper(), value))
-    return run(options, link_spec, interrupt, environment, overlays)
+    extension = extension or Extension()
+    return extension.around(options, link_spec, lambda: run(options, link_spec, interrupt, environment, overlays))
 
 
 def run(options: argparse.Namespace, link_spec: str, interrupt: int, environment: list[tuple[str, str]],

@@ -94,13 +94,14 @@ def test_cpu_fault_ends_the_run_with_one_line(tmp_path: Path, capfd: pytest.Capt
     assert "Traceback" not in err
 
 
-def test_ctrl_c_reaches_the_program_as_dos_delivers_it(tmp_path: Path) -> None:
+def test_ctrl_c_reaches_the_program_as_dos_delivers_it(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     program = assemble("ctrlc", tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     outcomes = {}
     for mode in "hds":
         process = subprocess.Popen([sys.executable, "-m", "pktdrv.dos.cli", "--link", "hub:c", str(program), mode],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        request.addfinalizer(lambda p=process: p.poll() is None and p.kill())  # never leave a spinning machine
         assert process.stdout is not None
         assert process.stdout.readline() == b"ready\r\n"  # the program waits: now press Ctrl-C
         process.send_signal(signal.SIGINT)

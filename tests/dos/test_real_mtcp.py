@@ -187,3 +187,26 @@ def test_nc_upload_to_the_python_stack_on_the_hub(dos_bin: Path, tmp_path: Path)
     stack.end_stack()
     assert code == 0
     assert hashlib.sha256(received).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+def test_nc_against_mtcp_servers_echo_on_the_hub(dos_bin: Path, tmp_path: Path) -> None:
+    """Real mTCP TCP against ours: NC.EXE sends a file to the echo service of a Python stack that
+    `mtcp-dosrun --serve` put on the same hub, and gets every byte back."""
+    shutil.copy(dos_bin / "NC.EXE", tmp_path / "NC.EXE")
+    (tmp_path / "HUB.CFG").write_text(HUB_CONFIG)
+    payload = os.urandom(150_000)
+    (tmp_path / "UP.BIN").write_bytes(payload)
+    with (tmp_path / "UP.BIN").open("rb") as source:
+        proc = subprocess.run([sys.executable, "-m", "mtcp_py.apps.dosrun", "--link", "hub:echo",
+                               "--serve", "10.0.0.1", "--config", str(tmp_path / "HUB.CFG"), "-C", str(tmp_path),
+                               str(tmp_path / "NC.EXE"), "-target", "10.0.0.1", "7", "-bin", "-w", "3"],
+                              stdin=source, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    assert hashlib.sha256(proc.stdout).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+def test_serve_needs_a_hub_link(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "mtcp_py.apps.dosrun", "--link", "tap:nosuch", "--serve",
+                           "10.0.0.1", str(tmp_path / "X.COM")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--serve needs a hub: link" in proc.stderr

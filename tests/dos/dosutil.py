@@ -27,7 +27,7 @@ def assemble(name: str, folder: Path, output: str | None = None) -> Path:
     if nasm is None:
         pytest.skip("nasm is not installed: the DOS test programs are assembled at test time")
     target = folder / (output or f"{name.upper()}.COM")
-    subprocess.run([nasm, "-f", "bin", "-o", str(target), str(ASM / f"{name}.asm")], check=True,
+    subprocess.run([nasm, "-f", "bin", "-i", f"{ASM}/", "-o", str(target), str(ASM / f"{name}.asm")], check=True,
                    capture_output=True)
     return target
 

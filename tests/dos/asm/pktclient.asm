@@ -178,28 +178,7 @@ checksum:                       ; CX big-endian words at SI -> AX, ready to stor
         xchg al, ah
         ret
 
-print_ax:
-        mov cx, 4
-.digit: rol ax, 4
-        push ax
-        push cx
-        and al, 0Fh
-        add al, '0'
-        cmp al, '9'
-        jbe .out
-        add al, 7
-.out:   mov dl, al
-        mov ah, 2
-        int 21h
-        pop cx
-        pop ax
-        loop .digit
-        mov dl, 13
-        mov ah, 2
-        int 21h
-        mov dl, 10
-        int 21h
-        ret
+%include "printax.inc"
 
 signature db 'PKT DRVR'
 arp_type db 08h, 06h

@@ -85,28 +85,7 @@ tick08: inc word [cs:count08]
         iret
 .chain: jmp far [cs:old08]
 
-print_ax:
-        mov cx, 4
-.digit: rol ax, 4
-        push ax
-        push cx
-        and al, 0Fh
-        add al, '0'
-        cmp al, '9'
-        jbe .out
-        add al, 7
-.out:   mov dl, al
-        mov ah, 2
-        int 21h
-        pop cx
-        pop ax
-        loop .digit
-        mov dl, 13
-        mov ah, 2
-        int 21h
-        mov dl, 10
-        int 21h
-        ret
+%include "printax.inc"
 
 start   dw 0
 count1c dw 0

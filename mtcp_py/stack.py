@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -296,5 +295,3 @@ class Stack:
 
         return f"{ip_to_str(self.config.ip)} ({format_mac(self.mac)}) on {self.driver.link.spec}"
 
-
-Callback = Callable[[], None]

@@ -16,12 +16,11 @@ FIRST_VECTOR = 0x60
 LAST_VECTOR = 0x80
 
 
-def handler_stub(far_jump_target: int = 0) -> bytes:
+def handler_stub() -> bytes:
     """The first bytes of a packet driver's handler: a short jump over the signature, then the signature.
 
     A DOS machine that serves the driver from Python places these bytes at the vector's target.
     """
-    del far_jump_target
     return b"\xeb\x0a\x90" + SIGNATURE + b"\x00"
 
 

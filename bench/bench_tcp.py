@@ -31,7 +31,7 @@ from mtcp_py.tcp import TcpConfig, TcpSocket  # noqa: E402
 from mtcp_py.wire import ip_from_str  # noqa: E402
 from pktdrv import MonotonicTicks, open_link  # noqa: E402
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, private_netns  # noqa: E402
-from tests.real.test_tcp_kernel import PEER, chunk_stream  # noqa: E402
+from tests.real.kernel_peer import chunk_stream  # noqa: E402
 
 MiB = 1 << 20
 
@@ -50,7 +50,8 @@ def start_stack(ns: NetNs, mtu: int) -> Stack:
 
 def kernel_peer(ns: NetNs, mode: str, size: int, port: int) -> subprocess.Popen[str]:
     proc: subprocess.Popen[str] = ns.popen(  # type: ignore[assignment]
-        sys.executable, "-c", PEER, mode, str(port), str(size), stdout=subprocess.PIPE, text=True)
+        sys.executable, "-m", "tests.real.kernel_peer", mode, str(port), str(size), stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[1])
     assert proc.stdout is not None and proc.stdout.readline().startswith("ready")
     return proc
 

@@ -8,10 +8,10 @@ application's work in the condition. Every wait has a deadline; nothing sleeps t
 from __future__ import annotations
 
 import hashlib
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,96 +22,15 @@ from mtcp_py.tcp.blocking import connect
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, need_root, private_netns
+from tests.real.kernel_peer import chunk_stream
 
 pytestmark = pytest.mark.real
 
 MiB = 1 << 20
+REPO = Path(__file__).resolve().parents[2]
 JUMBO = 9000
 FAULTS = "drop=0.05&reorder=0.05&dup=0.01&corrupt=0.001&seed=7"
 
-PEER = r"""
-import hashlib, random, socket, struct, sys, threading
-mode, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-block = random.Random(1).randbytes(1 << 20)
-def chunks(n):
-    i = 0
-    while n > 0:
-        c = (i.to_bytes(8, "big") + block[8:])[:n]
-        yield c
-        n -= len(c)
-        i += 1
-def drain(conn, h):
-    total = 0
-    while (d := conn.recv(1 << 20)):
-        h.update(d)
-        total += len(d)
-    return total
-if mode == "echo-clients":
-    # size bytes on each of N connections to the stack's echo port; check each echo.
-    count = int(sys.argv[4])
-    results = []
-    def client(k):
-        s = socket.create_connection(("10.0.2.15", port), timeout=60)
-        data = random.Random(k).randbytes(size)
-        got = bytearray()
-        def reader():
-            while (d := s.recv(1 << 16)):
-                got.extend(d)
-        t = threading.Thread(target=reader)
-        t.start()
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        t.join(90)
-        results.append(bytes(got) == data)
-        s.close()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(count)]
-    [t.start() for t in threads]
-    [t.join(120) for t in threads]
-    print("ok" if len(results) == count and all(results) else f"bad {results}", flush=True)
-    sys.exit(0)
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("10.0.2.1", port))
-srv.listen(8)
-print("ready", flush=True)
-conn, _ = srv.accept()
-conn.settimeout(120)
-h = hashlib.sha256()
-if mode == "send":
-    total = 0
-    for c in chunks(size):
-        conn.sendall(c)
-        h.update(c)
-        total += len(c)
-    conn.shutdown(socket.SHUT_WR)
-    drain(conn, hashlib.sha256())
-elif mode == "recv":
-    total = drain(conn, h)
-elif mode == "reset":
-    for c in chunks(size):
-        conn.sendall(c)
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    conn.close()
-    total = size
-elif mode == "half-close-reply":
-    total = drain(conn, h)
-    conn.sendall(b"reply after your FIN")
-    conn.close()
-elif mode == "half-close-first":
-    conn.shutdown(socket.SHUT_WR)
-    total = drain(conn, h)
-print(total, h.hexdigest(), flush=True)
-"""
-
-
-def chunk_stream(size: int) -> Iterator[bytes]:
-    block = random.Random(1).randbytes(MiB)
-    i = 0
-    while size > 0:
-        chunk = (i.to_bytes(8, "big") + block[8:])[:size]
-        yield chunk
-        size -= len(chunk)
-        i += 1
 
 
 def expected_sha(size: int) -> str:
@@ -132,8 +51,8 @@ def start_stack(ns: NetNs, mtu: int, link_params: str = "", **tcp: object) -> St
 
 def peer(ns: NetNs, mode: str, size: int, port: int = 5001, *extra: str) -> subprocess.Popen[str]:
     proc: subprocess.Popen[str] = ns.popen(  # type: ignore[assignment]
-        sys.executable, "-c", PEER, mode, str(port), str(size), *extra, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        sys.executable, "-m", "tests.real.kernel_peer", mode, str(port), str(size), *extra, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=REPO)
     if mode != "echo-clients":
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -22,7 +21,6 @@ from mtcp_py.config import ConfigError, MtcpConfig, load_config
 from mtcp_py.launch import open_stack
 from mtcp_py.stack import Stack, StackError
 from pktdrv import LinkError
-from pktdrv.clock import TICK_SECONDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -110,14 +108,3 @@ def stats_table(stack: Stack, title: str = "Stack counters") -> Table:
             table.add_row(layer if index == 0 else "", key, str(value))
     return table
 
-
-def idle_wait(stack: Stack, longest: float) -> None:
-    """Sleep until a frame arrives, the stack's next timer is due, or `longest` seconds pass."""
-    deadline = stack.next_deadline()
-    wait = longest
-    if deadline is not None:
-        wait = min(wait, max(0.0, (deadline - stack.clock.now()) * TICK_SECONDS))
-    if stack.driver.link.threaded:
-        stack.wait(wait)
-    elif wait > 0:
-        time.sleep(min(wait, 0.001))

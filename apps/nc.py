@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from mtcp_py.runtime import run_until, wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpSocket
 from mtcp_py.wire import ip_from_str
@@ -33,7 +34,6 @@ from .common import (
     EXIT_USAGE,
     app_stack,
     fail,
-    idle_wait,
     load,
     make_parser,
     stderr_console,
@@ -119,10 +119,8 @@ class Progress:
                            end="\r", highlight=False)
 
 
-def establish(stack: Stack, args: object, console: object) -> TcpSocket:
+def establish(stack: Stack, args: object) -> TcpSocket:
     """Connect (-target) or wait for one connection (-listen)."""
-    from mtcp_py.runtime import run_until
-
     target = getattr(args, "target", None)
     if target:
         host, port = target
@@ -216,7 +214,7 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
                 print(f"\n{PROG}: EOF on stdin, our side closed", file=sys.stderr)
             continue
         progress.update()
-        idle_wait(stack, 0.05 if not pending else 0.01)
+        wait_for_work(stack, 0.05 if not pending else 0.01, stack.next_deadline())
     if incoming:
         out.write(incoming.flush())
     out.flush()
@@ -224,8 +222,6 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
 
 def linger(stack: Stack, sock: TcpSocket) -> None:
     """Close our side and wait (bounded) until the peer has acknowledged everything we sent."""
-    from mtcp_py.runtime import run_until
-
     if sock.error is None and not sock.is_closed:
         sock.close()
     # A failed socket drops its buffers, so "all sent" only counts while there is no error.
@@ -280,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: {stack.describe()}", file=sys.stderr)
         sock: TcpSocket | None = None
         try:
-            sock = establish(stack, args, None)
+            sock = establish(stack, args)
             converse(stack, sock, opts, out, progress)
             linger(stack, sock)
         except NcFailure as exc:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
+from mtcp_py.runtime import wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpListener, TcpSocket
 
@@ -24,7 +25,6 @@ from .common import (
     EXIT_USAGE,
     app_stack,
     fail,
-    idle_wait,
     load,
     make_parser,
     stats_table,
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                         want_stats[0] = False
                         console.print(stats_table(stack))
                     busy = any(c.carry or c.service == "chargen" and c.sock.send_space for c in servers.connections)
-                    idle_wait(stack, 0.0 if busy else 0.05)
+                    wait_for_work(stack, 0.0 if busy else 0.05, stack.next_deadline())
             except KeyboardInterrupt:
                 print(f"{PROG}: stopping", file=sys.stderr)
             finally:

@@ -24,6 +24,18 @@ def _next_deadline(stacks: Sequence[Stack]) -> int | None:
     return min(deadlines) if deadlines else None
 
 
+def wait_for_work(stack: Stack, longest: float, deadline: int | None) -> None:
+    """On a real clock: sleep until a frame reaches `stack`, tick `deadline` comes, or `longest` seconds pass."""
+    wait = longest
+    if deadline is not None:
+        wait = min(wait, max(0.0, (deadline - stack.clock.now()) * TICK_SECONDS))
+    if stack.driver.link.threaded:
+        stack.wait(wait)
+    elif wait > 0:
+        # In-process links deliver inline; there is nothing to wait for but time.
+        time.sleep(min(wait, 0.001))
+
+
 def run_until(stacks: Stack | Sequence[Stack], condition: Callable[[], bool], timeout: float | None = None,
               *, raise_on_timeout: bool = False) -> bool:
     """Poll until `condition()` is true. `timeout` is in seconds of the stacks' clock (virtual or real).
@@ -56,16 +68,8 @@ def run_until(stacks: Stack | Sequence[Stack], condition: Callable[[], bool], ti
                 deadline = now + max(1, int((timeout - elapsed) / TICK_SECONDS) + 1)
             clock.set(max(deadline, now + 1) if deadline <= now else deadline)
         else:
-            wait = TICK_SECONDS
-            if deadline is not None:
-                wait = min(wait, max(0.0, (deadline - clock.now()) * TICK_SECONDS))
-            if timeout is not None:
-                wait = min(wait, max(0.0, timeout - elapsed))
-            if not group[0].driver.link.threaded:
-                # In-process links deliver inline; there is nothing to wait for but time.
-                time.sleep(min(wait, 0.001))
-            else:
-                group[0].wait(wait)
+            longest = TICK_SECONDS if timeout is None else min(TICK_SECONDS, max(0.0, timeout - elapsed))
+            wait_for_work(group[0], longest, deadline)
     if raise_on_timeout:
         raise Timeout(f"condition not met within {timeout} s")
     return False

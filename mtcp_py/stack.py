@@ -11,7 +11,6 @@ driving ARP, IP reassembly and TCP timers; `next_deadline()` says when it next h
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, Protocol
 
 from pktdrv import Clock, PacketDriver, PacketDriverError
 from pktdrv.driver import IF_NUMBER_ANY, IF_TYPE_ANY, InterfaceClass
-from pktdrv.links import Link
+from pktdrv.links import Link, format_mac
 
 from .arp import ArpConfig, ArpLayer
 from .buffers import PacketPool
@@ -99,7 +98,6 @@ class Stack:
         self.layers: list[TimedLayer] = []
         self.started = False
         self._ended = False
-        self._main_thread = threading.get_ident()
 
     # -- start and stop ------------------------------------------------------------------------------------
 
@@ -291,7 +289,5 @@ class Stack:
         return table
 
     def describe(self) -> str:
-        from pktdrv.links import format_mac
-
         return f"{ip_to_str(self.config.ip)} ({format_mac(self.mac)}) on {self.driver.link.spec}"
 

@@ -234,6 +234,8 @@ class Stack:
     def poll(self, max_frames: int | None = None) -> int:
         """One turn of the main loop: frames, then ARP, IP and the layers above, at the clock's `now`."""
         now = self.clock.now()
+        if self.tcp is not None:
+            self.tcp.set_fine_time(self.clock.seconds())
         self.driver.poll(now)
         done = self.process_all(max_frames, now)
         self.drive(now)

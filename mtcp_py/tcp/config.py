@@ -60,8 +60,8 @@ class TcpConfig:
     of the stack's receive buffers' worth of segments, so a full window never overruns the driver's pool."""
     window_scale: bool = True
     """Offer window scaling (RFC 7323) when the receive queue is larger than 65535."""
-    time_wait_ticks: int = 18
-    """TIME_WAIT lasts about a second, not 2 MSL: a small stack needs its table slots back."""
+    time_wait_ticks: int = 1092
+    """2 MSL, sixty seconds as Linux has it; when the table is full the oldest TIME_WAIT entry is reused."""
     fin_wait_2_ticks: int = 5460
     """About five minutes of silence in FIN_WAIT_2 (our FIN acknowledged, the peer's not yet sent) before
     the slot is given back; every segment from the peer starts the wait again."""
@@ -82,6 +82,17 @@ class TcpConfig:
     out_of_order_ranges: int = 8
     """Separate holes the receive queue remembers beyond the next expected byte."""
     backlog_max: int = 16
+    syn_cookies: bool = True
+    """Answer SYNs with a SYN cookie (RFC 4987) when a listener's half-open slots or the table are full, so
+    a SYN flood cannot lock a port: nothing is allocated until the ACK proves the peer is real."""
+    sack: bool = True
+    """Offer SACK (RFC 2018) in SYNs; used when the peer offers it too."""
+    initial_window: int | None = None
+    """Segments sent before the first ACK; None: RFC 6928's min(10, max(2, 14600 / MSS))."""
+    challenge_ack_limit: int = 10
+    """Challenge ACKs (RFC 5961 7), and ACKs for out-of-window segments without data, per connection in
+    `challenge_ack_ticks`; beyond it they are counted and not sent, so a forged flood cannot amplify."""
+    challenge_ack_ticks: int = 18
     isn_key: bytes | None = None
     """Secret for initial sequence numbers (RFC 6528); random when None. Fixed only for repeatable tests."""
     ephemeral_first: int = 49_152
@@ -110,6 +121,8 @@ class TcpCounters:
     not_acceptable: int = 0
     """Segments outside the receive window (answered with an ACK)."""
     ack_too_new: int = 0
+    ack_too_old: int = 0
+    """Segments whose ACK is older than SND.UNA - MAX.SND.WND: dropped and challenged (RFC 5961 5.2)."""
     acks_sent: int = 0
     delayed_acks: int = 0
     window_probes: int = 0
@@ -119,10 +132,28 @@ class TcpCounters:
     rst_ignored: int = 0
     """Resets outside the window, dropped (RFC 5961)."""
     challenge_acks: int = 0
+    challenge_acks_limited: int = 0
+    """Challenge or out-of-window ACKs not sent because of the per-connection limit."""
     no_socket: int = 0
     """Segments for no connection and no listener (answered with a reset)."""
     syn_refused_backlog: int = 0
+    """SYNs refused because the listener's accept queue is full."""
     syn_refused_table_full: int = 0
+    syn_cookies_sent: int = 0
+    syn_cookies_accepted: int = 0
+    syn_cookies_failed: int = 0
+    """ACKs to a listener that carried no valid cookie (answered with a reset)."""
+    time_wait_reused: int = 0
+    """TIME_WAIT entries taken back early because the table was full."""
+    time_wait_reopened: int = 0
+    """A new SYN above the old sequence space reopened a TIME_WAIT 4-tuple (RFC 1122 4.2.2.13)."""
+    sacked_segments: int = 0
+    """Our segments the peer reported received out of order (SACK)."""
+    sack_recoveries: int = 0
+    """Fast recoveries driven by the peer's SACK blocks (the rest are NewReno's three duplicate ACKs)."""
+    window_overrides: int = 0
+    """Segments forced into a window smaller than one MSS by the override timer (RFC 9293 3.8.6.2.1)."""
+    urgent_received: int = 0
     bad_segments: int = 0
     """Segments the parser rejected (the stack's drops table says why)."""
     not_for_us: int = 0
@@ -134,3 +165,5 @@ class TcpCounters:
     """The fewest free transmit buffers seen (like the receive pool's low_free)."""
     send_errors: int = 0
     icmp_errors: int = 0
+    icmp_ignored: int = 0
+    """ICMP errors whose quoted sequence number is outside SND.UNA..SND.NXT (RFC 5927): forged or stale."""

@@ -1,9 +1,10 @@
-"""Segment arrival (RFC 9293 3.10.7): acceptability, RST and SYN checks (RFC 5961), ACK processing with
-RTT samples, duplicate ACKs and NewReno partial ACKs, data into the receive queue, FIN."""
+"""Segment arrival (RFC 9293 3.10.7): acceptability, RST and SYN checks (RFC 5961), ACK acceptance (RFC
+5961 5.2) and processing with RTT samples, SACK blocks and duplicate ACKs handed to loss recovery, the
+send window update, data into the receive queue, the urgent pointer, FIN (held if it comes early)."""
 
 from __future__ import annotations
 
-from ..wire.tcp import ACK, FIN, RST, SYN, TcpRepr
+from ..wire.tcp import ACK, FIN, RST, SYN, URG, TcpRepr
 from .config import RECEIVING, REFUSED, RESET, State
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .tcb import Tcb
@@ -38,26 +39,28 @@ class SegmentInput(Tcb):
                 return
             if window == 0 and rel == 0 and flags & ACK:
                 # A zero window still takes valid ACKs (RFC 9293 3.10.7.4); the data waits for room.
-                self._process_ack(seg, now)
+                if not self._process_ack(seg, now):
+                    return
             elif rel < 0:
                 c.duplicate_bytes += min(len(payload), -rel)
             c.not_acceptable += 1
             if state is State.TIME_WAIT and flags & FIN:
                 self.time_wait_at = now + self.owner.config.time_wait_ticks
-            self.send_ack(now)
+            if payload and not flags & SYN:
+                self.send_ack(now)  # data the peer resends must be answered, or its recovery stalls
+            else:
+                self.challenge_ack(now)  # nothing to lose by limiting these; much to gain under a flood
             return
         if flags & RST:
             if rel == 0:
                 self._on_reset(now)
             else:
                 # In the window but not exactly next: maybe forged, so ask the real peer (RFC 5961 3.2).
-                c.challenge_acks += 1
-                self.ack_now = True
+                self.challenge_ack(now)
             return
         if flags & SYN:
             # A SYN on a synchronized connection: a challenge ACK, never a reset (RFC 5961 4.2).
-            c.challenge_acks += 1
-            self.ack_now = True
+            self.challenge_ack(now)
             return
         if not flags & ACK:
             return
@@ -71,22 +74,30 @@ class SegmentInput(Tcb):
             self._establish(seg, now)
         if not self._process_ack(seg, now):
             return
+        if flags & URG and self.state in RECEIVING:
+            self._take_urgent(seg)
         if payload and self.state in RECEIVING:
             self._receive_data(rel, payload, now)
         if flags & FIN:
-            self._receive_fin(seg, now)
+            self._receive_fin(seq_add(seq, len(payload)), now)
+        elif self.fin_seq_in is not None and self.fin_seq_in == self.rcv_nxt:
+            self._receive_fin(self.fin_seq_in, now)  # the data before an early FIN has all come in
 
     # -- opening ---------------------------------------------------------------------------------------------
 
     def take_syn_options(self, seg: TcpRepr) -> None:
-        """MSS and window scale from the peer's SYN; scaling is used only when both sides offered it."""
-        self.snd_mss = max(1, min(seg.mss if seg.mss is not None else 536, self.our_mss))
+        """MSS, window scale and SACK-permitted from the peer's SYN; scaling and SACK are used only when both
+        sides offered them. An MSS of 0 is ignored and a large one clamped to ours, as Linux does."""
+        self.snd_mss = max(1, min(seg.mss if seg.mss else 536, self.our_mss))
         if seg.window_scale is not None and self.offer_shift >= 0:
             self.snd_shift = seg.window_scale
             self.rcv_shift = self.offer_shift
         else:
             self.snd_shift = self.rcv_shift = 0
             self.offer_shift = -1
+        self.sack_ok = self.offer_sack and seg.sack_permitted
+        if not seg.sack_permitted:
+            self.offer_sack = False  # our SYN-ACK offers it only in answer to an offer (RFC 2018 2)
 
     def _on_segment_syn_sent(self, seg: TcpRepr, now: int) -> None:
         flags = seg.flags
@@ -122,6 +133,7 @@ class SegmentInput(Tcb):
             self.rtt.reset_backoff()
             self.state = State.ESTABLISHED
             self.owner.counters.established += 1
+            self.start_congestion_control()
             self.ack_now = True
         else:
             # Simultaneous open: both sides sent a SYN; answer with our SYN again, now with an ACK.
@@ -151,6 +163,7 @@ class SegmentInput(Tcb):
         self.snd_wl1 = seg.seq
         self.snd_wl2 = seg.ack
         self.owner.counters.established += 1
+        self.start_congestion_control()
         self.owner.established(self)
 
     # -- acknowledgements --------------------------------------------------------------------------------
@@ -159,44 +172,43 @@ class SegmentInput(Tcb):
         """RFC 9293 3.10.7.4 fifth check. False when the segment is finished with (or the connection is)."""
         ack = seg.ack
         c = self.owner.counters
-        if seq_gt(ack, self.snd_nxt):
-            c.ack_too_new += 1
-            self.ack_now = True
-            return False
         acked = seq_diff(ack, self.snd_una)
+        if acked > 0 and seq_gt(ack, self.snd_nxt):
+            c.ack_too_new += 1
+            self.challenge_ack(now)
+            return False
+        if acked < -self.max_snd_wnd:
+            # Older than anything the peer could still be acknowledging: a blind injection (RFC 5961 5.2).
+            c.ack_too_old += 1
+            self.challenge_ack(now)
+            return False
+        self.probes_unanswered = 0
         window = seg.window << self.snd_shift
         if acked > 0:
             self.snd_una = ack
-            self.free_acked(ack)
             if self.timing_seq is not None and seq_ge(ack, self.timing_seq):
                 self.rtt.sample(now - self.timing_start)
                 self.timing_seq = None
             self.rtt.reset_backoff()
             self.retries = 0
-            self.dup_acks = 0
+            self.on_new_ack(ack, now)
             self.retransmit_at = None if ack == self.snd_nxt else now + self.rtt.timeout()
-            if self.recover is not None:
-                if seq_lt(ack, self.recover):
-                    self.retransmit_head(now)  # a partial ACK names the next hole (RFC 6582)
-                else:
-                    self.recover = None
-        elif acked == 0 and not seg.payload and not seg.flags & FIN and self.snd_nxt != ack \
-                and window == self.snd_wnd:
-            self.dup_acks += 1
-            c.dup_acks += 1
-            if self.dup_acks == 3 and self.recover is None and self.sent:
-                c.fast_retransmits += 1
-                self.recover = self.snd_nxt
-                self.retransmit_head(now)
-        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
+        # SACK blocks are read against the new SND.UNA: what they cover above it has arrived.
+        sacked_new = self.take_sack(seg.sack, now) if seg.sack else False
+        if acked == 0 and self.sent and not seg.payload and not seg.flags & FIN \
+                and (window == self.snd_wnd or sacked_new):
+            self.on_duplicate_ack(now)
+        if acked >= 0 and (seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack))):
+            # Only an ACK within SND.UNA..SND.NXT may move the window (RFC 9293 3.10.7.4).
             self.snd_wnd = window
             self.snd_wl1 = seg.seq
             self.snd_wl2 = ack
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
             if window:
-                self.persist_at = None
                 self.persist_backoff = 0
+                if window >= self.snd_mss:
+                    self.persist_at = None  # below one MSS it stays: it is the override timer then
         if self.fin_sent and ack == seq_add(self.fin_seq, 1):
             state = self.state
             if state is State.FIN_WAIT_1:
@@ -245,12 +257,25 @@ class SegmentInput(Tcb):
             c.out_of_order += 1
             if rx.add(rel, payload) is None:
                 c.out_of_order_dropped += 1
+            else:
+                self.sack_latest = seq_add(self.rcv_nxt, rel)
             # A duplicate ACK per early segment, not one per batch: three of them start fast retransmit.
             self.send_ack(now)
 
-    def _receive_fin(self, seg: TcpRepr, now: int) -> None:
-        if seq_add(seg.seq, len(seg.payload)) != self.rcv_nxt:
-            return  # data before the FIN is missing: the peer will send the FIN again
+    def _take_urgent(self, seg: TcpRepr) -> None:
+        """Urgent data stays inline (RFC 9293 3.8.5); the socket shows where it ends (`urgent_pending`)."""
+        pointer = seq_add(seg.seq, seg.urgent)
+        if self.rcv_up is None or seq_gt(pointer, self.rcv_up):
+            self.rcv_up = pointer
+            self.owner.counters.urgent_received += 1
+
+    def _receive_fin(self, fin_seq: int, now: int) -> None:
+        if fin_seq != self.rcv_nxt:
+            # Data before the FIN is missing: hold the FIN (if it is inside the window) until it fills in.
+            if 0 < seq_diff(fin_seq, self.rcv_nxt) <= self.rx.free and self.state in RECEIVING:
+                self.fin_seq_in = fin_seq
+            return
+        self.fin_seq_in = None
         self.rcv_nxt = seq_add(self.rcv_nxt, 1)
         self.peer_closed = True
         self.ack_now = True

@@ -1,5 +1,6 @@
-"""The TCP layer: the socket table, listeners, demultiplexing, resets for closed ports, initial sequence
-numbers, and the segment builders that put buffers on the wire through IP.
+"""The TCP layer: the socket table, listeners (with SYN cookies under a flood), demultiplexing, TIME_WAIT
+reuse, resets for closed ports, initial sequence numbers (RFC 6528), ICMP errors (RFC 5927), and the
+segment builders that put buffers on the wire through IP.
 
 Registered with IP for protocol 6; the stack's poll loop calls `drive(now)` after each batch of frames
 (so acknowledgements for a batch go out together) and asks `next_deadline()` when to come back.
@@ -19,13 +20,15 @@ from ..wire.icmp import DEST_UNREACHABLE, UNREACH_PORT, UNREACH_PROTOCOL
 from ..wire.ipv4 import Ipv4Repr
 from ..wire.tcp import ACK, HEADER, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr
 from .config import NO_ROUTE, REFUSED, STACK_CLOSED, State, TcpConfig, TcpCounters, TcpError
-from .seq import seq_add
+from .cookies import SynCookies
+from .seq import seq_add, seq_gt, seq_le, seq_lt
 from .socket import TcpSocket
 from .tcb import Tcb
 from .txbuf import TxBuffer, TxPool
 
 ISN_TICK_STEP = 13_733
 """RFC 6528's clock runs at 4 microseconds; one 55 ms tick is about 13,733 of its steps."""
+ISN_STEPS_PER_SECOND = 250_000
 _TUPLE = struct.Struct("!IHIH")
 _PORTS = struct.Struct("!HHI")
 
@@ -45,6 +48,11 @@ class TcpListener:
     @property
     def full(self) -> bool:
         return len(self.ready) + self.embryonic >= self.backlog
+
+    @property
+    def queue_full(self) -> bool:
+        """Established connections alone fill the backlog: the application is not accepting."""
+        return len(self.ready) >= self.backlog
 
     @property
     def pending(self) -> int:
@@ -90,10 +98,14 @@ class TcpLayer:
         self.now = 0
         """The last tick this layer was given; the application's calls act at this time."""
         self._key = cfg.isn_key if cfg.isn_key is not None else os.urandom(32)
+        self.cookies = SynCookies(self._key)
+        self.fine_time = 0
+        """The edge's clock in RFC 6528's 4 us steps, set with each poll (`set_fine_time`): ISNs only."""
+        self._last_isn_clock = -1
         span = cfg.ephemeral_last - cfg.ephemeral_first + 1
         self._next_port = cfg.ephemeral_first + int.from_bytes(hashlib.blake2s(self._key, digest_size=4).digest(),
                                                                 "big") % span
-        self._scratch = bytearray(FRAME_HEADERS + HEADER_LEN + 8)
+        self._scratch = bytearray(FRAME_HEADERS + HEADER_LEN + 40)  # room for every option we send
         self._offer_shift = 0
         while self.receive_buffer >> self._offer_shift > 0xFFFF and self._offer_shift < 14:
             self._offer_shift += 1
@@ -148,6 +160,7 @@ class TcpLayer:
             oldest = min(waiting, key=lambda s: s.time_wait_at or 0)
             oldest.app_closed = True
             oldest.become_closed()
+            self.counters.time_wait_reused += 1
             return
         raise TcpError("no free socket (the table is full)")
 
@@ -161,10 +174,18 @@ class TcpLayer:
                 return port
         raise TcpError("no free local port")
 
+    def set_fine_time(self, seconds: float) -> None:
+        """The edge's clock, finer than a tick, for initial sequence numbers only (RFC 6528's timer M)."""
+        self.fine_time = int(seconds * ISN_STEPS_PER_SECOND)
+
     def _isn(self, local_port: int, remote_ip: int, remote_port: int) -> int:
+        """RFC 6528: M + F(4-tuple, secret). M is the 4 us clock, and never repeats: two incarnations of
+        one 4-tuple within one clock step still get different ISNs."""
+        clock = max(self.fine_time, self.now * ISN_TICK_STEP, self._last_isn_clock + 1)
+        self._last_isn_clock = clock
         digest = hashlib.blake2s(_TUPLE.pack(self.local_ip, local_port, remote_ip, remote_port), key=self._key,
                                  digest_size=4).digest()
-        return (int.from_bytes(digest, "big") + self.now * ISN_TICK_STEP) & 0xFFFF_FFFF
+        return (int.from_bytes(digest, "big") + clock) & 0xFFFF_FFFF
 
     def _new_socket(self, local_port: int, remote_ip: int, remote_port: int) -> TcpSocket:
         sock = TcpSocket(self, local_port, remote_ip, remote_port, self.mss, self.receive_buffer)
@@ -214,10 +235,17 @@ class TcpLayer:
             c.bad_segments += 1
             raise
         sock = self.connections.get((header.src, seg.src_port, seg.dst_port))
+        listener = self.listeners.get(seg.dst_port)
+        if sock is not None and sock.state is State.TIME_WAIT and listener is not None \
+                and seg.flags & (SYN | ACK | RST) == SYN and seq_gt(seg.seq, sock.rcv_nxt):
+            # A new incarnation above the old one's sequence space reopens the 4-tuple (RFC 1122 4.2.2.13).
+            c.time_wait_reopened += 1
+            sock.become_closed()
+            self.release(sock)
+            sock = None
         if sock is not None and sock.state is not State.CLOSED:
             sock.on_segment(seg, now)
             return
-        listener = self.listeners.get(seg.dst_port)
         if listener is not None:
             self._on_listen(listener, header.src, seg, now)
             return
@@ -238,20 +266,33 @@ class TcpLayer:
         if flags & RST:
             return
         if flags & ACK:
+            if not flags & SYN and self.config.syn_cookies and self._cookie_ack(listener, remote_ip, seg, now):
+                return
             self._reset_for(remote_ip, seg, now)
             return
         if not flags & SYN:
             return
-        if listener.full:
+        if listener.queue_full:
             # Refused before anything is allocated: a reset costs no memory and tells the peer at once.
             c.syn_refused_backlog += 1
             self._reset_for(remote_ip, seg, now)
             return
+        if listener.full:
+            # The half-open slots are taken (a SYN flood, or many slow peers): answer statelessly.
+            if self.config.syn_cookies:
+                self._send_cookie(remote_ip, seg, now)
+            else:
+                c.syn_refused_backlog += 1
+                self._reset_for(remote_ip, seg, now)
+            return
         try:
             self._make_room()
         except TcpError:
-            c.syn_refused_table_full += 1
-            self._reset_for(remote_ip, seg, now)
+            if self.config.syn_cookies:
+                self._send_cookie(remote_ip, seg, now)
+            else:
+                c.syn_refused_table_full += 1
+                self._reset_for(remote_ip, seg, now)
             return
         sock = self._new_socket(seg.dst_port, remote_ip, seg.src_port)
         sock.passive = True
@@ -269,14 +310,63 @@ class TcpLayer:
         sock.syn_pending = True
         c.passive_opens += 1
 
+    def _send_cookie(self, remote_ip: int, seg: TcpRepr, now: int) -> None:
+        self.counters.syn_cookies_sent += 1
+        peer_mss = seg.mss if seg.mss else 536
+        iss, _mss = self.cookies.make(self.local_ip, seg.dst_port, remote_ip, seg.src_port, seg.seq,
+                                      min(peer_mss, self.mss), now)
+        window = min(self.receive_buffer, 0xFFFF)
+        reply = TcpRepr(seg.dst_port, seg.src_port, iss, seq_add(seg.seq, 1), SYN | ACK, window, b"", self.mss)
+        length = reply.emit(self._scratch, FRAME_HEADERS, self.local_ip, remote_ip)
+        self._sent(None, self.ip.send_prepared(self._scratch, length, remote_ip, PROTO_TCP, now), now)
+
+    def _cookie_ack(self, listener: TcpListener, remote_ip: int, seg: TcpRepr, now: int) -> bool:
+        """An ACK for a listener: if it returns a valid cookie, the connection it completes (RFC 4987)."""
+        c = self.counters
+        peer_isn = seq_add(seg.seq, -1)
+        mss = self.cookies.check(self.local_ip, seg.dst_port, remote_ip, seg.src_port, peer_isn,
+                                 seq_add(seg.ack, -1), now)
+        if mss is None:
+            c.syn_cookies_failed += 1
+            return False
+        if listener.queue_full:
+            c.syn_refused_backlog += 1
+            return False
+        try:
+            self._make_room()
+        except TcpError:
+            c.syn_refused_table_full += 1
+            return False
+        c.syn_cookies_accepted += 1
+        c.passive_opens += 1
+        sock = self._new_socket(seg.dst_port, remote_ip, seg.src_port)
+        sock.passive = True
+        sock.listener = listener
+        listener.embryonic += 1  # established() below moves it to the ready queue
+        sock.offer_shift = -1  # the SYN-ACK offered no scaling and no SACK
+        sock.offer_sack = False
+        sock.iss = seq_add(seg.ack, -1)
+        sock.irs = peer_isn
+        sock.rcv_nxt = seg.seq
+        sock.rcv_adv = seq_add(seg.seq, min(self.receive_buffer, 0xFFFF))
+        sock.snd_mss = max(1, min(mss, self.mss))
+        sock.state = State.SYN_RECEIVED
+        sock.snd_una = sock.iss
+        sock.snd_nxt = seg.ack
+        sock.on_segment(seg, now)  # completes the handshake and takes any data the ACK carries
+        return True
+
     def on_icmp_error(self, error: IcmpError, now: int) -> None:
         self.now = now
         quoted = error.original_payload
         if len(quoted) < 8 or error.original.src != self.local_ip:
             return
-        local_port, remote_port, _seq = _PORTS.unpack_from(quoted, 0)
+        local_port, remote_port, seq = _PORTS.unpack_from(quoted, 0)
         sock = self.connections.get((error.original.dst, remote_port, local_port))
         if sock is None:
+            return
+        if not (seq_le(sock.snd_una, seq) and seq_lt(seq, sock.snd_nxt)):
+            self.counters.icmp_ignored += 1  # not a segment we have outstanding (RFC 5927 4.1)
             return
         self.counters.icmp_errors += 1
         # Hard errors only matter while opening; later they may be transient (RFC 1122 4.2.3.9).
@@ -297,9 +387,13 @@ class TcpLayer:
 
     def send_control(self, tcb: Tcb, flags: int, seq: int, ack: int, now: int, *, syn_options: bool = False) -> bool:
         window = tcb.advertise(syn=bool(flags & SYN))
-        mss = tcb.our_mss if syn_options else None
-        scale = tcb.offer_shift if syn_options and tcb.offer_shift >= 0 else None
-        seg = TcpRepr(tcb.local_port, tcb.remote_port, seq, ack, flags, window, b"", mss, scale)
+        if syn_options:
+            scale = tcb.offer_shift if tcb.offer_shift >= 0 else None
+            seg = TcpRepr(tcb.local_port, tcb.remote_port, seq, ack, flags, window, b"", tcb.our_mss, scale,
+                          sack_permitted=tcb.offer_sack)
+        else:
+            seg = TcpRepr(tcb.local_port, tcb.remote_port, seq, ack, flags, window, b"",
+                          sack=tcb.sack_blocks() if tcb.sack_ok and flags & ACK else ())
         length = seg.emit(self._scratch, FRAME_HEADERS, self.local_ip, tcb.remote_ip)
         return self._sent(tcb, self.ip.send_prepared(self._scratch, length, tcb.remote_ip, PROTO_TCP, now), now)
 

@@ -1,12 +1,14 @@
-"""Sending and timers: mTCP's drivePackets. Queued buffers go out while the peer's window allows (Nagle
-holding back a lone small one), then wait on the `sent` ring; the retransmission, persist, delayed-ACK and
-TIME_WAIT timers are tick deadlines checked here."""
+"""Sending and timers: mTCP's drivePackets. Segments deemed lost go out first, then queued buffers while
+the congestion window and the peer's window allow (Nagle holding back a lone small one, silly window
+avoidance a small one the window would split); sent ones wait on the `sent` ring. The retransmission,
+persist (also the SWS override), delayed-ACK, TIME_WAIT and FIN_WAIT_2 timers are tick deadlines
+checked here."""
 
 from __future__ import annotations
 
 from ..wire.tcp import ACK, FIN, PSH, SYN
 from .config import SENDING, TIMED_OUT, State
-from .seq import seq_add, seq_diff, seq_le
+from .seq import seq_add, seq_diff
 from .tcb import Tcb
 
 
@@ -31,6 +33,8 @@ class SegmentOutput(Tcb):
         if self.syn_pending:
             self.send_syn(now)
         elif self.state in SENDING:
+            if self.lost_out > self.retrans_out:
+                self.send_lost(now)
             if self.outgoing:
                 self._send_queued(now)
             if self.fin_queued and not self.fin_sent and not self.outgoing:
@@ -52,7 +56,8 @@ class SegmentOutput(Tcb):
             return self.owner.now
         if self.state in SENDING and (
                 (self.outgoing and self.sendable_size() > 0)
-                or (self.fin_queued and not self.fin_sent and not self.outgoing)):
+                or (self.fin_queued and not self.fin_sent and not self.outgoing)
+                or (self.lost_out > self.retrans_out and self.pipe() < self.cwnd)):
             return self.owner.now
         best: int | None = None
         for deadline in (self.retransmit_at, self.persist_at, self.ack_due, self.time_wait_at, self.fin_wait_2_at):
@@ -64,14 +69,17 @@ class SegmentOutput(Tcb):
 
     def sendable_size(self) -> int:
         """How many bytes of the head of `outgoing` may go out now (0: wait for the window, or Nagle)."""
+        if len(self.sent) - self.sacked_out - self.lost_out + self.retrans_out >= self.cwnd:
+            return 0  # the congestion window is full
         head = self.outgoing[0]
         size = min(head.length, self.snd_mss)
         in_flight = seq_diff(self.snd_nxt, self.snd_una)
         room = self.snd_wnd - in_flight
         if size > room:
             # Sender-side silly window avoidance (RFC 9293 3.8.6.2.1): a partial segment only when nothing is
-            # in flight and the window is at least half the largest the peer has offered.
-            if in_flight == 0 and room > 0 and room >= self.max_snd_wnd // 2:
+            # in flight and the window is at least half the largest the peer has offered, or when the
+            # override timer has run out.
+            if in_flight == 0 and room > 0 and (room >= self.max_snd_wnd // 2 or self.override_due):
                 return room
             return 0
         if self.nagle and size < self.snd_mss and in_flight > 0 and len(self.outgoing) == 1 \
@@ -93,6 +101,10 @@ class SegmentOutput(Tcb):
             if size < buf.length and not self._split_head(size):
                 c.tx_pool_empty += 1
                 return
+            if self.override_due:
+                self.override_due = False
+                if size < self.snd_mss:
+                    c.window_overrides += 1
             outgoing.popleft()
             buf.seq = self.snd_nxt
             self.snd_nxt = seq_add(self.snd_nxt, size)
@@ -118,23 +130,13 @@ class SegmentOutput(Tcb):
         self.buffers_held += 1
         return True
 
-    def free_acked(self, ack: int) -> None:
-        sent = self.sent
-        pool = self.owner.pool
-        while sent:
-            buf = sent[0]
-            if not seq_le(seq_add(buf.seq, buf.length), ack):
-                break
-            sent.popleft()
-            pool.release(buf)
-            self.buffers_held -= 1
-
     def free_all_buffers(self) -> None:
         pool = self.owner.pool
         for ring in (self.outgoing, self.sent):
             while ring:
                 pool.release(ring.popleft())
         self.buffers_held = 0
+        self.sacked_out = self.lost_out = self.retrans_out = 0
 
     # -- control segments ------------------------------------------------------------------------------------
 
@@ -165,11 +167,23 @@ class SegmentOutput(Tcb):
 
     def _probe_window(self, now: int) -> None:
         """Zero-window probe: a segment just before the window, which the peer must answer with an ACK
-        that carries its current window (as Linux probes)."""
-        if self.snd_wnd > 0 or not self.outgoing or self.state not in SENDING:
+        that carries its current window (as Linux probes). With a window open but smaller than what waits,
+        this timer is the override: what fits goes out. A peer that keeps answering may keep its window
+        shut for ever (RFC 1122 4.2.2.17); one that stops answering is given up like a lost segment."""
+        if not self.outgoing or self.state not in SENDING:
             self.persist_at = None
             self.persist_backoff = 0
             return
+        if self.snd_wnd > 0:
+            self.persist_at = None
+            self.override_due = True
+            self._send_queued(now)
+            return
+        if self.probes_unanswered >= self.owner.config.max_retransmits:
+            self.owner.counters.connections_timed_out += 1
+            self.fail(TIMED_OUT, now)
+            return
+        self.probes_unanswered += 1
         self.owner.counters.window_probes += 1
         self.owner.send_control(self, ACK, seq_add(self.snd_una, -1), self.rcv_nxt, now)
         self.persist_backoff += 1
@@ -196,23 +210,15 @@ class SegmentOutput(Tcb):
             return
         self.rtt.back_off()
         self.timing_seq = None
-        self.dup_acks = 0
         self.retransmit_at = now + self.rtt.timeout()
         if opening:
             c.retransmits += 1
+            self.syn_timed_out = True
             self.send_syn(now)
-        else:
-            self.recover = self.snd_nxt
-            self.retransmit_head(now)
-
-    def retransmit_head(self, now: int) -> None:
-        """Send the oldest unacknowledged segment again (mTCP resends only the oldest)."""
-        self.timing_seq = None
-        c = self.owner.counters
-        if self.sent:
-            c.retransmits += 1
-            self.owner.send_buffer(self, self.sent[0], ACK | PSH, now)
-        elif self.fin_sent and self.snd_una != self.snd_nxt:
+        elif self.sent:
+            self.on_timeout_congestion()
+            self.send_lost(now, force=True)
+        elif self.fin_sent:
             c.retransmits += 1
             self.owner.send_control(self, FIN | ACK, self.fin_seq, self.rcv_nxt, now)
 
@@ -227,6 +233,7 @@ class SegmentOutput(Tcb):
         self.ack_now = False
         self.syn_pending = False
         self.recover = None
+        self.fast_recovery = False
 
     def enter_time_wait(self, now: int) -> None:
         owe_ack = self.ack_now  # the ACK of the peer's FIN still has to go out

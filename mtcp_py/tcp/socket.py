@@ -12,12 +12,13 @@ from ..wire.tcp import ACK, RST
 from .config import ABORTED, SENDING, SYNCHRONIZED, State, TcpError
 from .input import SegmentInput
 from .output import SegmentOutput
-from .seq import seq_diff
+from .recovery import LossRecovery
+from .seq import seq_add, seq_diff
 from .tcb import ReceiveCallback
 from .txbuf import TxBuffer
 
 
-class TcpSocket(SegmentInput, SegmentOutput):
+class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
     # -- queries ---------------------------------------------------------------------------------------------
 
     @property
@@ -43,6 +44,19 @@ class TcpSocket(SegmentInput, SegmentOutput):
     def readable(self) -> int:
         """Bytes recv() would return now."""
         return self.rx.ready
+
+    @property
+    def urgent_pending(self) -> int | None:
+        """Bytes recv() returns before the urgent mark, the end of urgent data the peer sent (RFC 9293
+        3.8.5; Telnet's Synch reads to it); None when no urgent data is ahead of the reader."""
+        if self.rcv_up is None:
+            return None
+        data_end = seq_add(self.rcv_nxt, -1) if self.peer_closed else self.rcv_nxt
+        left = seq_diff(self.rcv_up, seq_add(data_end, -self.rx.ready))
+        if left <= 0:
+            self.rcv_up = None  # read past the mark
+            return None
+        return left
 
     @property
     def unacknowledged(self) -> int:

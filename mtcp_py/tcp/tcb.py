@@ -107,10 +107,39 @@ class Tcb:
         self.ack_now = False
         self.unacked_segments = 0
         self.syn_pending = False
-        # loss recovery
+        # congestion control and loss recovery (recovery.py), in segments as Linux counts them
+        self.cwnd = 1
+        self.ssthresh = 0x7FFF_FFFF
+        self.cwnd_count = 0
+        """Segments acknowledged toward the next one-segment growth in congestion avoidance."""
+        self.sack_ok = False
+        """Both SYNs offered SACK: the peer's blocks drive retransmission, ours go in every ACK."""
+        self.offer_sack = cfg.sack
         self.dup_acks = 0
         self.recover: int | None = None
-        """While set, every ACK that advances but stops short of it resends the next hole (NewReno)."""
+        """SND.NXT when recovery began (RFC 6582): until an ACK covers it, no new recovery starts."""
+        self.fast_recovery = False
+        """In fast recovery (duplicate ACKs or SACK); False during the slow start after a timeout."""
+        self.sacked_out = 0
+        """Segments on `sent` the peer has (SACKed), or without SACK the duplicate ACKs seen (Linux's
+        reno_sacks): either way, segments that have left the network."""
+        self.lost_out = 0
+        self.retrans_out = 0
+        self.syn_timed_out = False
+        """A SYN was sent again: the RTO starts at 3 s once connected (RFC 6298 5.7)."""
+        # attacks: RFC 5961 challenge ACKs, limited per connection
+        self.challenge_since = 0
+        self.challenge_count = 0
+        # receive side extras
+        self.fin_seq_in: int | None = None
+        """Sequence number of a FIN that arrived ahead of missing data, held until the data fills in."""
+        self.sack_latest: int | None = None
+        """Where the newest out-of-order segment began: its block is reported first (RFC 2018 4)."""
+        self.rcv_up: int | None = None
+        """The urgent pointer (RFC 9293 3.8.5): the sequence number just past the urgent data."""
+        self.override_due = False
+        """The override timer fired: send what fits in a window below one MSS (RFC 9293 3.8.6.2.1)."""
+        self.probes_unanswered = 0
 
     def advertise(self, syn: bool = False) -> int:
         """The window field for a segment about to go out; it acknowledges all received, so no ACK is owed."""
@@ -119,6 +148,11 @@ class Tcb:
             window = min(free, 0xFFFF)  # a SYN's window is never scaled (RFC 7323 2.2)
             self.rcv_adv = (self.rcv_nxt + window) & 0xFFFF_FFFF
         else:
+            rx = self.rx
+            offered = (self.rcv_adv - self.rcv_nxt) & 0xFFFF_FFFF
+            if offered < 0x8000_0000 and free - offered < min(rx.capacity >> 1, self.our_mss):
+                # Receiver SWS avoidance (RFC 9293 3.8.6.2.2): the right edge moves only by a worthwhile step.
+                free = offered
             window = min(free >> self.rcv_shift, 0xFFFF)
             self.rcv_adv = (self.rcv_nxt + (window << self.rcv_shift)) & 0xFFFF_FFFF
         self.ack_now = False
@@ -143,8 +177,29 @@ class Tcb:
     def become_closed(self) -> None:
         raise NotImplementedError
 
-    def free_acked(self, ack: int) -> None:
+    def pipe(self) -> int:
         raise NotImplementedError
 
-    def retransmit_head(self, now: int) -> None:
+    def start_congestion_control(self) -> None:
+        raise NotImplementedError
+
+    def on_new_ack(self, ack: int, now: int) -> None:
+        raise NotImplementedError
+
+    def on_duplicate_ack(self, now: int) -> None:
+        raise NotImplementedError
+
+    def take_sack(self, blocks: tuple[tuple[int, int], ...], now: int) -> bool:
+        raise NotImplementedError
+
+    def on_timeout_congestion(self) -> None:
+        raise NotImplementedError
+
+    def send_lost(self, now: int, force: bool = False) -> None:
+        raise NotImplementedError
+
+    def challenge_ack(self, now: int) -> None:
+        raise NotImplementedError
+
+    def sack_blocks(self) -> tuple[tuple[int, int], ...]:
         raise NotImplementedError

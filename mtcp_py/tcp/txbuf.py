@@ -18,7 +18,8 @@ DATA_OFFSET = FRAME_HEADERS + HEADER_LEN
 class TxBuffer:
     """One segment's worth of room. `data` is where the payload goes; `length` how much of it is used."""
 
-    __slots__ = ("frame", "data", "capacity", "length", "seq", "payload_sum", "sent_count", "owner")
+    __slots__ = ("frame", "data", "capacity", "length", "seq", "payload_sum", "sent_count", "owner", "sacked",
+                 "lost", "rexmit")
 
     def __init__(self, capacity: int) -> None:
         self.frame = bytearray(DATA_OFFSET + capacity)
@@ -31,6 +32,13 @@ class TxBuffer:
         """The payload's one's-complement sum, kept from the first send for retransmissions."""
         self.sent_count = 0
         self.owner: object | None = None
+        # The loss-recovery scoreboard (RFC 6675), meaningful while the buffer is on the `sent` ring.
+        self.sacked = False
+        """The peer reported this segment received (SACK)."""
+        self.lost = False
+        """Deemed lost: to be sent again when the congestion window allows."""
+        self.rexmit = False
+        """Sent again since it was deemed lost."""
 
     @property
     def room(self) -> int:
@@ -52,6 +60,7 @@ class TxBuffer:
         self.payload_sum = None
         self.sent_count = 0
         self.owner = None
+        self.sacked = self.lost = self.rexmit = False
 
 
 class TxPool:

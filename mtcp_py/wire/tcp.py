@@ -1,9 +1,13 @@
 """TCP segments (RFC 9293): parse with every check the state machine relies on, emit with the checksum.
 
-`TcpRepr.parse` needs the IPv4 source and destination for the pseudo-header checksum. It accepts the
-options this stack understands (MSS, window scale), skips others by their length, and rejects what no
-honest peer sends: bad checksum, data offset outside the segment, SYN with FIN or RST, port 0.
-Anything wrong raises `WireError(reason)` and only that.
+`TcpRepr.parse` needs the IPv4 source and destination for the pseudo-header checksum. It rejects what no
+honest peer sends (bad checksum, data offset outside the segment, SYN with FIN or RST, port 0) by raising
+`WireError(reason)`, and only that.
+
+Options are read the way Linux's tcp_parse_options reads them, never a reason to drop a segment: the walk
+stops at End, at a length byte below 2 or one that runs past the header, keeping what it read before; an
+option is taken only at its exact length (MSS 4, window scale 3, SACK-permitted 2, timestamps 10, SACK
+2 + 8n) and skipped otherwise. Which options matter when (MSS only on a SYN, say) is the TCP layer's call.
 
 The payload of a parsed segment is a view into the caller's buffer: copy it before the buffer goes back.
 """
@@ -33,11 +37,20 @@ OPT_END = 0
 OPT_NOP = 1
 OPT_MSS = 2
 OPT_WINDOW_SCALE = 3
+OPT_SACK_PERMITTED = 4
+OPT_SACK = 5
+OPT_TIMESTAMPS = 8
+MAX_SACK_BLOCKS = 4
+"""Without timestamps, four blocks fit in the 40 bytes of options (RFC 2018 3)."""
 MAX_WINDOW_SCALE = 14
 """RFC 7323: a larger shift is treated as 14."""
 
 _CHECKSUM = struct.Struct("!H")
 _MSS_OPTION = struct.Struct("!BBH")
+_SACK_EDGES = struct.Struct("!II")
+_TIMESTAMPS = struct.Struct("!II")
+SackBlocks = tuple[tuple[int, int], ...]
+"""(left edge, right edge) pairs: the bytes from left up to, not including, right have arrived."""
 _FLAG_NAMES = ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"))
 
 
@@ -59,6 +72,10 @@ class TcpRepr:
     mss: int | None = None
     window_scale: int | None = None
     urgent: int = 0
+    sack_permitted: bool = False
+    sack: SackBlocks = ()
+    timestamps: tuple[int, int] | None = None
+    """(TSval, TSecr) when the option was present; read, never sent (this stack does not use them)."""
 
     @property
     def syn(self) -> bool:
@@ -97,14 +114,19 @@ class TcpRepr:
             raise WireError("tcp_port_zero")
         if flags & SYN and flags & (FIN | RST):
             raise WireError("tcp_bad_flags", flags_to_str(flags))
-        mss = scale = None
-        if header_len > HEADER_LEN:
-            mss, scale = _parse_options(data[HEADER_LEN:header_len])
         payload = data[header_len:] if header_len < length else b""
-        return cls(src_port, dst_port, seq, ack, flags, window, payload, mss, scale, urgent)
+        seg = cls(src_port, dst_port, seq, ack, flags, window, payload, None, None, urgent)
+        if header_len > HEADER_LEN:
+            _parse_options(seg, data[HEADER_LEN:header_len])
+        return seg
 
     def options_len(self) -> int:
-        return (4 if self.mss is not None else 0) + (4 if self.window_scale is not None else 0)
+        length = (4 if self.mss is not None else 0) + (4 if self.window_scale is not None else 0)
+        if self.sack_permitted:
+            length += 4
+        if self.sack:
+            length += 4 + 8 * min(len(self.sack), MAX_SACK_BLOCKS)
+        return length
 
     def header_len(self) -> int:
         return HEADER_LEN + self.options_len()
@@ -134,8 +156,19 @@ class TcpRepr:
         if self.mss is not None:
             _MSS_OPTION.pack_into(buf, at, OPT_MSS, 4, self.mss)
             at += 4
+        if self.sack_permitted:
+            buf[at : at + 4] = b"\x01\x01\x04\x02"
+            at += 4
         if self.window_scale is not None:
             buf[at : at + 4] = bytes((OPT_NOP, OPT_WINDOW_SCALE, 3, self.window_scale))
+            at += 4
+        if self.sack:
+            blocks = self.sack[:MAX_SACK_BLOCKS]
+            buf[at : at + 4] = bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * len(blocks)))
+            at += 4
+            for left, right in blocks:
+                _SACK_EDGES.pack_into(buf, at, left, right)
+                at += 8
         total = header_len + payload_len
         initial = pseudo_header_sum(src_ip, dst_ip, PROTO_TCP, total)
         view = memoryview(buf)
@@ -157,6 +190,12 @@ class TcpRepr:
             text += f" mss={self.mss}"
         if self.window_scale is not None:
             text += f" ws={self.window_scale}"
+        if self.sack_permitted:
+            text += " sackOK"
+        if self.sack:
+            text += " sack=" + ",".join(f"{left}-{right}" for left, right in self.sack)
+        if self.urgent or self.flags & URG:
+            text += f" urg={self.urgent}"
         return text
 
 
@@ -166,10 +205,11 @@ def _fold(value: int) -> int:
     return value
 
 
-def _parse_options(options: bytes | bytearray | memoryview) -> tuple[int | None, int | None]:
-    mss = scale = None
+def _parse_options(seg: TcpRepr, options: bytes | bytearray | memoryview) -> None:
+    """Fill `seg`'s option fields as Linux's tcp_parse_options reads them (see the module's docstring)."""
     i = 0
     end = len(options)
+    sack: list[tuple[int, int]] = []
     while i < end:
         kind = options[i]
         if kind == OPT_END:
@@ -178,17 +218,21 @@ def _parse_options(options: bytes | bytearray | memoryview) -> tuple[int | None,
             i += 1
             continue
         if i + 1 >= end:
-            raise WireError("tcp_bad_option", f"option {kind} truncated")
+            break
         size = options[i + 1]
         if size < 2 or i + size > end:
-            raise WireError("tcp_bad_option", f"option {kind} length {size}")
-        if kind == OPT_MSS:
-            if size != 4:
-                raise WireError("tcp_bad_option", "MSS length")
-            mss = (options[i + 2] << 8) | options[i + 3]
-        elif kind == OPT_WINDOW_SCALE:
-            if size != 3:
-                raise WireError("tcp_bad_option", "window scale length")
-            scale = min(options[i + 2], MAX_WINDOW_SCALE)
+            break  # "silly" or partial: stop here, keep what was read and the segment
+        # Each option only at its exact length; at any other it is skipped like an unknown one.
+        if kind == OPT_MSS and size == 4:
+            seg.mss = (options[i + 2] << 8) | options[i + 3]
+        elif kind == OPT_WINDOW_SCALE and size == 3:
+            seg.window_scale = min(options[i + 2], MAX_WINDOW_SCALE)
+        elif kind == OPT_SACK_PERMITTED and size == 2:
+            seg.sack_permitted = True
+        elif kind == OPT_TIMESTAMPS and size == 10:
+            seg.timestamps = _TIMESTAMPS.unpack_from(options, i + 2)
+        elif kind == OPT_SACK and size >= 10 and (size - 2) % 8 == 0:
+            sack.extend(_SACK_EDGES.unpack_from(options, at) for at in range(i + 2, i + size, 8))
         i += size
-    return mss, scale
+    if sack:
+        seg.sack = tuple(sack)

@@ -57,7 +57,7 @@ RECV_TEMPL = TcpRepr(LOCAL_PORT, REMOTE_PORT, 0, REMOTE_ISS + 1, ACK, 0)
 
 
 def config(**changes: object) -> TcpConfig:
-    values: dict[str, object] = dict(isn_key=KEY, receive_buffer=16_384, window_scale=False)
+    values: dict[str, object] = dict(isn_key=KEY, receive_buffer=16_384, window_scale=False, sack=False)
     values.update(changes)
     return TcpConfig(**values)  # type: ignore[arg-type]
 
@@ -123,8 +123,25 @@ def ours(sock: TcpSocket, offset: int = 0, **changes: object) -> TcpRepr:
     return replace(RECV_TEMPL, **values)  # type: ignore[arg-type]
 
 
-def theirs(sock: TcpSocket, offset: int = 0, **changes: object) -> TcpRepr:
-    """A segment from the peer: seq is its ISS + 1 + offset, acknowledging everything we sent."""
-    values: dict[str, object] = dict(seq=(REMOTE_ISS + 1 + offset) & 0xFFFF_FFFF, ack=sock.snd_nxt)
+def theirs(sock: TcpSocket | None, offset: int = 0, **changes: object) -> TcpRepr:
+    """A segment from the peer: seq is its ISS + 1 + offset, acknowledging everything we sent (with no
+    socket yet, say what it acknowledges)."""
+    values: dict[str, object] = dict(seq=(REMOTE_ISS + 1 + offset) & 0xFFFF_FFFF,
+                                     ack=sock.snd_nxt if sock is not None else 0)
     values.update(changes)
     return replace(SEND_TEMPL, **values)  # type: ignore[arg-type]
+
+
+def with_options(seg: TcpRepr, options_hex: str) -> bytes:
+    """The peer's segment as bytes with raw options (any bytes, padded to 4) after its header."""
+    from mtcp_py.checksum import checksum, pseudo_header_sum
+
+    plain = bytearray(replace(seg, mss=None, window_scale=None, sack_permitted=False, sack=()).to_bytes(
+        REMOTE_IP, LOCAL_IP))
+    options = bytes.fromhex(options_hex)
+    options += b"\0" * (-len(options) % 4)
+    raw = plain[:20] + options + plain[20:]
+    raw[12] = ((20 + len(options)) // 4) << 4
+    raw[16:18] = b"\0\0"
+    raw[16:18] = checksum(raw, pseudo_header_sum(REMOTE_IP, LOCAL_IP, 6, len(raw))).to_bytes(2, "big")
+    return bytes(raw)

@@ -183,12 +183,13 @@ def test_sequence_numbers_wrap() -> None:
     assert sock.all_sent and sock.snd_una == 0xB9
 
 
-def test_fin_out_of_order_waits_for_data() -> None:
+def test_fin_out_of_order_is_held_until_the_data_before_it_arrives() -> None:
     h, sock = established()
     h.deliver(theirs(sock, 3, flags=FIN | ACK, payload=b"def"), at=1)
     assert not sock.peer_closed
     h.take()
     h.deliver(theirs(sock, payload=b"abc"), at=1)
-    assert not sock.peer_closed  # the FIN itself must come again
-    h.deliver(theirs(sock, 6, flags=FIN | ACK), at=2)
-    assert sock.peer_closed and sock.recv() == b"abcdef" and sock.at_eof
+    # The hole filled: data and the held FIN are taken together, and acknowledged at once (RFC 5681 4.2).
+    assert sock.peer_closed and sock.state is State.CLOSE_WAIT
+    h.expect([ours(sock, ack=REMOTE_ISS + 1 + 7, window=16_384 - 7)])
+    assert sock.recv() == b"abcdef" and sock.at_eof

@@ -70,11 +70,13 @@ def test_syn_ack_lost_is_sent_again_when_syn_repeats() -> None:
     assert len(h.tcp.sockets) == 1
 
 
-def test_syn_to_full_backlog_is_refused_without_a_socket() -> None:
+def test_syn_to_full_accept_queue_is_refused_without_a_socket() -> None:
     h = Harness()
     h.tcp.listen(LOCAL_PORT, backlog=1)
     h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN), at=0)
+    (sock,) = h.tcp.sockets
     h.take()
+    h.deliver(theirs(sock), at=0)  # established, waiting in the accept queue: the backlog is full
     other = replace(SEND_TEMPL, src_port=REMOTE_PORT + 1, seq=5, flags=SYN)
     h.deliver(other, at=0)
     h.expect([replace(RECV_TEMPL, dst_port=REMOTE_PORT + 1, seq=0, ack=6, flags=RST | ACK, window=0)])
@@ -128,21 +130,21 @@ def test_active_close_to_time_wait_then_closed() -> None:
     h.deliver(theirs(sock), at=2)
     assert sock.state is State.FIN_WAIT_2
     h.deliver(theirs(sock, flags=FIN | ACK), at=3)
-    h.expect([ours(sock, 1)])
+    h.expect([ours(sock, 1, window=16_383)])  # the FIN took a sequence number; the right edge stays
     assert sock.state is State.TIME_WAIT and sock.is_closed and sock.at_eof
-    h.expect_nothing(at=3 + 17)
+    h.expect_nothing(at=3 + 1091)  # 2 MSL = 60 s = 1092 ticks
     assert h.tcp.sockets == [sock]
-    h.expect_nothing(at=3 + 18)
+    h.expect_nothing(at=3 + 1092)
     assert sock.state is State.CLOSED and not h.tcp.sockets
 
 
 def test_passive_close_through_last_ack() -> None:
     h, sock = established()
     h.deliver(theirs(sock, flags=FIN | ACK), at=1)
-    h.expect([ours(sock)])
+    h.expect([ours(sock, window=16_383)])
     assert sock.state is State.CLOSE_WAIT and sock.peer_closed and sock.at_eof
     sock.close()
-    h.expect([ours(sock, flags=FIN | ACK)], at=2)
+    h.expect([ours(sock, flags=FIN | ACK, window=16_383)], at=2)
     assert sock.state is State.LAST_ACK
     h.deliver(theirs(sock, 1), at=3)
     h.expect_nothing()
@@ -154,7 +156,7 @@ def test_simultaneous_close_through_closing() -> None:
     sock.close()
     h.expect([ours(sock, flags=FIN | ACK)], at=1)
     h.deliver(theirs(sock, ack=sock.iss + 1, flags=FIN | ACK), at=1)
-    h.expect([ours(sock, 1, ack=REMOTE_ISS + 2)])
+    h.expect([ours(sock, 1, ack=REMOTE_ISS + 2, window=16_383)])
     assert sock.state is State.CLOSING
     h.deliver(theirs(sock, 1), at=2)
     assert sock.state is State.TIME_WAIT
@@ -168,7 +170,8 @@ def test_half_close_we_keep_receiving_after_our_fin() -> None:
     assert sock.state is State.FIN_WAIT_2
     assert sock.recv() == b"still here"
     h.deliver(theirs(sock, 10, flags=FIN | ACK), at=3)
-    h.expect([ours(sock, 1)])
+    # Reading 10 bytes opened the window by less than an MSS: the right edge stays where it was.
+    h.expect([ours(sock, 1, window=16_384 - 11)])
     assert sock.state is State.TIME_WAIT
 
 
@@ -177,7 +180,7 @@ def test_half_close_peer_fin_then_we_still_send() -> None:
     h.deliver(theirs(sock, flags=FIN | ACK), at=1)
     h.take()
     assert sock.send(b"reply") == 5
-    h.expect([ours(sock, flags=ACK | 0x08, payload=b"reply")], at=2)
+    h.expect([ours(sock, flags=ACK | 0x08, payload=b"reply", window=16_383)], at=2)
     assert sock.state is State.CLOSE_WAIT
 
 

@@ -90,12 +90,12 @@ def test_time_wait_answers_repeated_fin_and_restarts() -> None:
     h.poll(1)
     h.take()
     h.deliver(theirs(sock, flags=0x11), at=2)
-    h.expect([ours(sock, 1)])
+    h.expect([ours(sock, 1, window=16_383)])
     h.deliver(theirs(sock, flags=0x11), at=10)  # our ACK was lost: the FIN comes again
-    h.expect([ours(sock, 1)])
-    h.expect_nothing(at=10 + 17)
+    h.expect([ours(sock, 1, window=16_383)])
+    h.expect_nothing(at=10 + 1091)
     assert h.tcp.sockets
-    h.expect_nothing(at=10 + 18)
+    h.expect_nothing(at=10 + 1092)
     assert not h.tcp.sockets
 
 

@@ -1,0 +1,247 @@
+"""Congestion control and loss recovery: slow start and congestion avoidance (RFC 5681) from an initial
+window of RFC 6928's size, fast recovery as NewReno (RFC 6582), or driven by the peer's SACK blocks as
+RFC 6675 describes, and the reaction to a retransmission timeout; plus the SACK blocks we report.
+
+Windows are counted in segments, as Linux counts them: every transmit buffer on the `sent` ring is one
+segment. The scoreboard is three flags per buffer (sacked, lost, rexmit) and three counts kept in step
+with them, so the common case (nothing lost) costs one subtraction: what is in flight, RFC 6675's pipe,
+is ``len(sent) - sacked_out - lost_out + retrans_out``. Without SACK, each duplicate ACK counts as one
+segment that left the network (Linux's reno_sacks), which gives NewReno's window inflation for free.
+"""
+
+from __future__ import annotations
+
+from ..wire.tcp import ACK, MAX_SACK_BLOCKS, PSH
+from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from .tcb import Tcb
+
+DUP_THRESH = 3
+"""Duplicate ACKs, or segments SACKed above a hole, that declare it lost (RFC 5681 3.2, RFC 6675 IsLost)."""
+
+
+def initial_window(mss: int, configured: int | None) -> int:
+    """RFC 6928: min(10 * MSS, max(2 * MSS, 14600)) bytes, in segments."""
+    if configured is not None:
+        return max(1, configured)
+    return min(10, max(2, 14_600 // max(mss, 1)))
+
+
+class LossRecovery(Tcb):
+    def pipe(self) -> int:
+        """Segments in flight (RFC 6675 pipe)."""
+        return len(self.sent) - self.sacked_out - self.lost_out + self.retrans_out
+
+    def start_congestion_control(self) -> None:
+        """At the end of the handshake: the initial window, and 3 s of RTO if a SYN had to be resent."""
+        self.cwnd = initial_window(self.snd_mss, self.owner.config.initial_window)
+        if self.syn_timed_out and self.rtt.srtt is None:
+            self.rtt.rto = max(self.rtt.rto, min(55, self.rtt.maximum))  # 3 s in ticks (RFC 6298 5.7)
+
+    # -- acknowledgements ------------------------------------------------------------------------------------
+
+    def on_new_ack(self, ack: int, now: int) -> None:
+        """SND.UNA moved to `ack`: free what it covers, grow the window, and leave or continue recovery."""
+        sent = self.sent
+        pool = self.owner.pool
+        freed = 0
+        while sent:
+            buf = sent[0]
+            if not seq_le(seq_add(buf.seq, buf.length), ack):
+                break
+            sent.popleft()
+            if buf.sacked:
+                self.sacked_out -= 1
+            if buf.lost:
+                self.lost_out -= 1
+                if buf.rexmit:
+                    self.retrans_out -= 1
+            pool.release(buf)
+            freed += 1
+        self.buffers_held -= freed
+        self.dup_acks = 0
+        if not self.sack_ok and self.sacked_out:
+            # NewReno: the duplicate ACKs this ACK accounts for are no longer outstanding (Linux's
+            # tcp_remove_reno_sacks).
+            self.sacked_out = max(0, self.sacked_out - max(freed - 1, 0))
+        recover = self.recover
+        if recover is not None and seq_ge(ack, recover):
+            was_fast = self.fast_recovery
+            self._end_recovery()
+            if was_fast:
+                return  # the window is ssthresh now; it grows from the next ACK on
+        elif self.fast_recovery:
+            # A partial ACK (RFC 6582 3.2): the next hole is lost too; send it at once.
+            head = sent[0] if sent else None
+            if head is not None and not head.sacked and not head.rexmit:
+                if not head.lost:
+                    head.lost = True
+                    self.lost_out += 1
+                self.send_lost(now, force=True)
+            return
+        if freed:
+            self._grow(freed)
+
+    def _grow(self, acked: int) -> None:
+        limit = self.owner.config.tx_buffers_per_socket
+        if self.cwnd < self.ssthresh:
+            self.cwnd = min(self.cwnd + min(acked, 2), limit)  # slow start, L = 2 (RFC 3465)
+        else:
+            self.cwnd_count += acked
+            if self.cwnd_count >= self.cwnd:
+                self.cwnd_count -= self.cwnd
+                self.cwnd = min(self.cwnd + 1, limit)
+
+    def on_duplicate_ack(self, now: int) -> None:
+        """An ACK that took nothing new (RFC 5681's definition): three of them start fast recovery."""
+        c = self.owner.counters
+        self.dup_acks += 1
+        c.dup_acks += 1
+        if not self.sack_ok and self.sacked_out < len(self.sent) - 1:
+            self.sacked_out += 1
+        if self.fast_recovery:
+            self.send_lost(now)
+            return
+        if self.dup_acks >= DUP_THRESH and self.recover is None and self.sent:
+            head = self.sent[0]
+            if not head.lost and not head.sacked:
+                head.lost = True
+                self.lost_out += 1
+            self._enter_recovery(now)
+
+    def take_sack(self, blocks: tuple[tuple[int, int], ...], now: int) -> bool:
+        """Mark what the peer's SACK blocks cover; True when they reported something new."""
+        if not self.sack_ok or not self.sent:
+            return False
+        snd_una = self.snd_una
+        snd_nxt = self.snd_nxt
+        c = self.owner.counters
+        news = False
+        for left, right in blocks:
+            # Only blocks inside what is outstanding count (a D-SACK below SND.UNA, or a forged block, not).
+            if not (seq_lt(snd_una, right) and seq_le(right, snd_nxt) and seq_lt(left, right)
+                    and seq_le(snd_una, left)):
+                continue
+            for buf in self.sent:
+                start = buf.seq
+                if seq_ge(start, right):
+                    break
+                if buf.sacked or seq_lt(start, left) or seq_gt(seq_add(start, buf.length), right):
+                    continue
+                buf.sacked = True
+                self.sacked_out += 1
+                c.sacked_segments += 1
+                news = True
+                if buf.lost:
+                    buf.lost = False
+                    self.lost_out -= 1
+                    if buf.rexmit:
+                        buf.rexmit = False
+                        self.retrans_out -= 1
+        if news:
+            self._mark_lost()
+            if self.recover is None and self.lost_out:
+                c.sack_recoveries += 1
+                self._enter_recovery(now)
+            elif self.fast_recovery:
+                self.send_lost(now)
+        return news
+
+    def _mark_lost(self) -> None:
+        """RFC 6675 IsLost: a segment with DUP_THRESH SACKed segments above it is lost."""
+        above = 0
+        for buf in reversed(self.sent):
+            if buf.sacked:
+                above += 1
+            elif above >= DUP_THRESH and not buf.lost:
+                buf.lost = True
+                self.lost_out += 1
+
+    def _enter_recovery(self, now: int) -> None:
+        c = self.owner.counters
+        c.fast_retransmits += 1
+        self.ssthresh = max(len(self.sent) // 2, 2)  # FlightSize / 2 (RFC 5681 eq. 4, RFC 6675 5)
+        self.cwnd = self.ssthresh
+        self.cwnd_count = 0
+        self.recover = self.snd_nxt
+        self.fast_recovery = True
+        self.send_lost(now, force=True)  # the first retransmission goes out whatever the window (RFC 5681 3.2)
+
+    def _end_recovery(self) -> None:
+        if self.fast_recovery:
+            self.cwnd = max(self.ssthresh, 1)
+        self.recover = None
+        self.fast_recovery = False
+        self.cwnd_count = 0
+        if not self.sack_ok:
+            self.sacked_out = 0
+        if self.lost_out or self.retrans_out:
+            for buf in self.sent:
+                buf.lost = buf.rexmit = False
+            self.lost_out = self.retrans_out = 0
+
+    def on_timeout_congestion(self) -> None:
+        """The retransmission timer expired (RFC 5681 3.1, eq. 4): one segment, everything outstanding lost,
+        SACK information forgotten (RFC 2018 8), slow start back up to half of what was in flight."""
+        self.ssthresh = max(len(self.sent) // 2, 2)
+        self.cwnd = 1
+        self.cwnd_count = 0
+        self.recover = self.snd_nxt
+        self.fast_recovery = False
+        self.dup_acks = 0
+        for buf in self.sent:
+            buf.sacked = buf.rexmit = False
+            buf.lost = True
+        self.sacked_out = 0
+        self.retrans_out = 0
+        self.lost_out = len(self.sent)
+
+    def send_lost(self, now: int, force: bool = False) -> None:
+        """Send segments deemed lost, oldest first, while the congestion window has room (`force`: the
+        first one regardless)."""
+        if self.lost_out <= self.retrans_out:
+            return
+        c = self.owner.counters
+        for buf in self.sent:
+            if not force and self.pipe() >= self.cwnd:
+                return
+            if buf.lost and not buf.rexmit:
+                buf.rexmit = True
+                self.retrans_out += 1
+                force = False
+                self.timing_seq = None  # Karn: no RTT sample from a segment sent twice
+                c.retransmits += 1
+                self.owner.send_buffer(self, buf, ACK | PSH, now)
+                if self.retransmit_at is None:
+                    self.retransmit_at = now + self.rtt.timeout()
+                if self.lost_out <= self.retrans_out:
+                    return
+
+    # -- attacks ------------------------------------------------------------------------------------------
+
+    def challenge_ack(self, now: int) -> None:
+        """An ACK that asks the real peer where we are (RFC 5961), at most `challenge_ack_limit` of them per
+        `challenge_ack_ticks` on this connection (section 7)."""
+        cfg = self.owner.config
+        c = self.owner.counters
+        if now - self.challenge_since >= cfg.challenge_ack_ticks:
+            self.challenge_since = now
+            self.challenge_count = 0
+        if self.challenge_count >= cfg.challenge_ack_limit:
+            c.challenge_acks_limited += 1
+            return
+        self.challenge_count += 1
+        c.challenge_acks += 1
+        self.ack_now = True
+
+    # -- what we report ------------------------------------------------------------------------------------
+
+    def sack_blocks(self) -> tuple[tuple[int, int], ...]:
+        """SACK blocks for an ACK: the out-of-order ranges, the one holding the newest segment first."""
+        ranges = self.rx.ranges
+        if not self.sack_ok or not ranges:
+            return ()
+        base = self.rcv_nxt
+        latest = seq_diff(self.sack_latest, base) if self.sack_latest is not None else -1
+        first = [r for r in ranges if r[0] <= latest < r[1]]
+        rest = [r for r in reversed(ranges) if not r[0] <= latest < r[1]]
+        return tuple((seq_add(base, start), seq_add(base, end)) for start, end in (first + rest)[:MAX_SACK_BLOCKS])

@@ -6,14 +6,25 @@
 Options as mTCP NC has them: -help, -verbose, -bin, -telnet_nl, -echo, -w SECS, -nocorc, -srcport N (and
 --long spellings); --config FILE and --link LINK as every program. Only data goes to stdout; status goes
 to stderr. Exit status 0 after a clean close, 1 with a one-line reason otherwise (refused, reset, timed
-out, no route), 2 for a bad command line or configuration, 130 after Ctrl-C or SIGTERM.
+out, no route, data discarded), 2 for a bad command line or configuration, 130 after Ctrl-C or SIGTERM.
 
 As in mTCP: when stdin ends, our side is closed (FIN) and incoming data is still taken for -w seconds
 (default 0); when the peer closes, netcat ends unless -nocorc says to keep sending until stdin ends.
+
+Nothing from the peer is lost quietly: bytes that arrive after our side closed and the -w time ran out
+(they are never written to stdout) make the exit status 1, with the count on stderr ("mtcp-nc: 12345
+bytes from the peer were discarded after our side closed"); so does a peer that was still sending after
+our side closed and had not closed its own when we left (what it sends next is refused with a reset).
+Before leaving, such a peer gets a second to close, so data it is still sending is seen and reported.
+
+-d (--no-stdin), as in OpenBSD netcat: stdin is not read at all, so it never closes our side; the
+connection ends when the peer closes (then we send our FIN). `mtcp-nc -listen 5000 -bin -d > file &`
+receives a whole file even with stdin at /dev/null. -w and -echo do not apply with -d.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import queue
 import sys
@@ -22,6 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from mtcp_py.config import MtcpConfig
 from mtcp_py.runtime import run_until, wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpSocket
@@ -48,6 +60,8 @@ STDIN_QUEUE = 4
 CONNECT_TIMEOUT = 10.0
 LINGER_TIMEOUT = 30.0
 """How long we wait, after leaving the main loop, for the peer to acknowledge what we sent."""
+PEER_GRACE = 1.0
+"""After stdin's end closed our side and -w ran out: how long we wait for the peer's own close."""
 
 
 class NcFailure(Exception):
@@ -62,6 +76,7 @@ class Options:
     wait_after_stdin: float
     close_on_remote_close: bool
     verbose: bool
+    no_stdin: bool = False
 
 
 class StdinReader:
@@ -105,6 +120,8 @@ class Progress:
         self.last = 0.0
         self.sent = 0
         self.received = 0
+        self.received_at_close: int | None = None
+        """Bytes received when stdin's end closed our side; None while it has not."""
 
     def update(self, force: bool = False) -> None:
         if not self.enabled:
@@ -158,8 +175,9 @@ def establish(stack: Stack, args: object) -> TcpSocket:
 
 
 def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progress: Progress) -> None:
-    """The main loop: network to stdout, stdin to network, until one of mTCP NC's ends comes."""
-    reader = StdinReader(stack)
+    """The main loop: network to stdout, stdin to network, until one of mTCP NC's ends comes.
+    When stdin's end closes our side, `progress.received_at_close` records how much had come by then."""
+    reader = None if opts.no_stdin else StdinReader(stack)
     incoming = CrlfToNewline() if opts.telnet_nl else None
     interactive_out = out.isatty()
     echo = opts.echo and os.isatty(0)
@@ -176,12 +194,12 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
             out.flush()
         if sock.error is not None:
             raise NcFailure(sock.error)
-        if sock.at_eof and (opts.close_on_remote_close or stdin_done):
+        if sock.at_eof and (opts.close_on_remote_close or stdin_done or reader is None):
             break
         if stdin_closed_at is not None and time.monotonic() - stdin_closed_at >= opts.wait_after_stdin:
             break
         # stdin to the network, no more than the socket takes (the rest waits: constant memory).
-        if not pending and not stdin_done:
+        if reader is not None and not pending and not stdin_done:
             chunk = reader.get()
             if chunk is None:
                 stdin_done = True
@@ -206,10 +224,11 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
             progress.sent += taken
             pending = pending[taken:]
         if stdin_done and not pending and stdin_closed_at is None:
-            if reader.error:
+            if reader is not None and reader.error:
                 print(f"{PROG}: reading stdin: {reader.error}", file=sys.stderr)
             sock.close()
             stdin_closed_at = time.monotonic()
+            progress.received_at_close = progress.received
             if opts.verbose:
                 print(f"\n{PROG}: EOF on stdin, our side closed", file=sys.stderr)
             continue
@@ -220,8 +239,10 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
     out.flush()
 
 
-def linger(stack: Stack, sock: TcpSocket) -> None:
-    """Close our side and wait (bounded) until the peer has acknowledged everything we sent."""
+def linger(stack: Stack, sock: TcpSocket, progress: Progress) -> None:
+    """Close our side and wait (bounded) until the peer has acknowledged everything we sent. When stdin's
+    end closed our side and the peer has not closed its own, give it PEER_GRACE to do so: data it is still
+    sending then shows (and is reported) rather than being refused unseen by the reset at the end."""
     if sock.error is None and not sock.is_closed:
         sock.close()
     # A failed socket drops its buffers, so "all sent" only counts while there is no error.
@@ -230,6 +251,26 @@ def linger(stack: Stack, sock: TcpSocket) -> None:
         raise NcFailure(sock.error)
     if not sock.all_sent:
         raise NcFailure("timed out")
+    if progress.received_at_close is not None and not sock.peer_closed:
+        run_until(stack, lambda: sock.peer_closed or sock.readable > 0 or sock.error is not None or sock.is_closed,
+                  PEER_GRACE)
+
+
+def check_nothing_discarded(sock: TcpSocket, progress: Progress) -> None:
+    """Fail when we are leaving data behind: bytes that arrived after our close and the -w time and were
+    never written to stdout, or a peer that was still sending after our side closed and had not finished
+    (the end of the stack resets the connection, so the rest of its data is refused)."""
+    discarded = sock.readable
+    if discarded:
+        more = "" if sock.peer_closed else ", and the peer was still sending"
+        raise NcFailure(f"{discarded} bytes from the peer were discarded after our side closed{more} "
+                        f"(-d reads until the peer closes)")
+    if progress.received_at_close is None or sock.peer_closed or sock.error is not None:
+        return
+    after = progress.received - progress.received_at_close
+    if after:
+        raise NcFailure(f"the peer had not finished sending: {after} of the {progress.received} bytes it sent came "
+                        f"after our side closed, anything more was refused (-d reads until the peer closes)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-w", "--wait", dest="wait", type=float, default=0.0, metavar="SECS",
                         help="wait this long for network traffic after stdin closes")
     parser.add_argument("-nocorc", "--nocorc", action="store_true", help="do not close on remote close")
+    parser.add_argument("-d", "--no-stdin", dest="no_stdin", action="store_true",
+                        help="do not read stdin: our side closes only after the peer closes")
     parser.add_argument("-srcport", "--srcport", type=int, default=0, metavar="N", help="local port to connect from")
     args = parser.parse_args(argv)
     if args.target:
@@ -255,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             fail(PROG, f"{host}: not a dotted IPv4 address (host names need the DNS resolver, not yet here)",
                  EXIT_USAGE)
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not port_text.isdecimal() or not 0 < int(port_text) < 65536:
             fail(PROG, f"{port_text}: a port is a number from 1 to 65535", EXIT_USAGE)
         args.target = (host, int(port_text))
         if args.srcport and not 0 < args.srcport < 65536:
@@ -266,19 +309,29 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, "-srcport is not valid with -listen", EXIT_USAGE)
     if args.wait < 0:
         fail(PROG, "-w: seconds cannot be negative", EXIT_USAGE)
-    opts = Options(args.bin, args.telnet_nl, args.echo, args.wait, not args.nocorc, args.verbose)
+    opts = Options(args.bin, args.telnet_nl, args.echo, args.wait, not args.nocorc, args.verbose, args.no_stdin)
     config = load(PROG, args.config)
     out = sys.stdout.buffer
     progress = Progress(args.verbose)
+    try:
+        return run(args, opts, config, out, progress)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM again while ending the stack
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def run(args: argparse.Namespace, opts: Options, config: MtcpConfig, out: BinaryIO, progress: Progress) -> int:
+    """The connection, from the stack's start to its end; the exit status."""
     status = EXIT_OK
     with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
-        if args.verbose:
-            print(f"{PROG}: {stack.describe()}", file=sys.stderr)
         sock: TcpSocket | None = None
         try:
+            if args.verbose:
+                print(f"{PROG}: {stack.describe()}", file=sys.stderr)
             sock = establish(stack, args)
             converse(stack, sock, opts, out, progress)
-            linger(stack, sock)
+            linger(stack, sock, progress)
+            check_nothing_discarded(sock, progress)
         except NcFailure as exc:
             print(f"{PROG}: {exc}", file=sys.stderr)
             status = EXIT_FAILED

@@ -1,11 +1,18 @@
 """mtcp-servers: the classic small services for trying a link, many connections at once.
 
-    mtcp-servers [-echo PORT] [-discard PORT] [-chargen PORT] [-daytime PORT] [-stats]
+    mtcp-servers [-echo PORT] [-discard PORT] [-chargen PORT] [-daytime PORT] [-backlog N] [-stats]
 
 echo (RFC 862, port 7), discard (RFC 863, port 9), chargen (RFC 864, port 19) and daytime (RFC 867,
 port 13); `off` disables one. Each connection keeps a constant amount of memory: echo reads only as much
 as it can send back, chargen keeps an offset into a fixed pattern. Runs until Ctrl-C or SIGTERM, then ends
-every connection and releases the link. -stats prints the stack's counters on exit and on SIGUSR1.
+every connection and releases the link. -stats prints the stack's counters on exit, and SIGUSR1 prints
+them at once, with how many connections are open and how many TCP sockets are in use.
+-backlog N (at least 1, default 8; the stack caps it at its backlog_max) is how many connections per
+service may wait to be accepted; SYNs beyond it are refused with a reset.
+
+Every connection that ends is given back to the stack (abort when it failed, close otherwise), so resets,
+aborts and timed-out clients never leave a slot of the socket table behind: the server runs through any
+number of them. (A client that is still connected keeps its slot, even when idle.)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpListener, TcpSocket
 
 from .common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     app_stack,
@@ -71,15 +79,22 @@ class Servers:
                 self.served[service] += 1
                 conn = Connection(service, sock)
                 if service == "daytime":
-                    sock.send(daytime_line())
+                    try:
+                        sock.send(daytime_line())
+                    except TcpError:
+                        pass  # reset already: the next turn ends it
                     sock.close()
                     conn.closing = True
                 self.connections.append(conn)
 
     def serve(self, conn: Connection) -> bool:
-        """One turn for one connection; False once it is over."""
+        """One turn for one connection; False once it is over, and then its socket has been given back."""
         sock = conn.sock
-        if sock.error is not None or sock.is_closed:
+        if sock.error is not None:
+            sock.abort()  # reset, timed out: the TCP layer frees the slot only once we say so
+            return False
+        if sock.is_closed:
+            sock.close()  # in TIME_WAIT after our close: already closed, close() does nothing more
             return False
         handler: Callable[[Connection], None] = getattr(self, f"_serve_{conn.service}")
         try:
@@ -127,6 +142,10 @@ class Servers:
         self.accept_all()
         self.connections = [conn for conn in self.connections if self.serve(conn)]
 
+    def occupancy(self) -> str:
+        """The -stats line that shows nothing is kept after it ended."""
+        return f"connections open: {len(self.connections)}, TCP sockets in use: {len(self.stack.tcp.socket_states())}"
+
     def stop(self) -> None:
         for listener in self.listeners.values():
             listener.close()
@@ -138,8 +157,14 @@ class Servers:
 def parse_port(text: str, service: str) -> int | None:
     if text.lower() == "off":
         return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not text.isdecimal() or not 0 < int(text) < 65536:
         fail(PROG, f"-{service} {text}: a port is a number from 1 to 65535, or off", EXIT_USAGE)
+    return int(text)
+
+
+def parse_backlog(text: str) -> int:
+    if not text.isdecimal() or int(text) < 1:
+        fail(PROG, f"-backlog {text}: the backlog is a whole number of connections, at least 1", EXIT_USAGE)
     return int(text)
 
 
@@ -148,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     for service, port in DEFAULT_PORTS.items():
         parser.add_argument(f"-{service}", f"--{service}", default=str(port), metavar="PORT",
                             help=f"{service} port (default {port}; 'off' disables it)")
-    parser.add_argument("-backlog", "--backlog", type=int, default=8, help="pending connections per service")
+    parser.add_argument("-backlog", "--backlog", default="8", metavar="N",
+                        help="connections waiting to be accepted, per service (default 8)")
     parser.add_argument("-stats", "--stats", action="store_true", help="print counters on exit and on SIGUSR1")
     args = parser.parse_args(argv)
     ports = {s: p for s in DEFAULT_PORTS if (p := parse_port(getattr(args, s), s)) is not None}
@@ -156,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, "two services on one port", EXIT_USAGE)
     if not ports:
         fail(PROG, "every service is off", EXIT_USAGE)
+    backlog = parse_backlog(args.backlog)
     config = load(PROG, args.config)
     console = stderr_console()
     want_stats = [False]
@@ -166,17 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     previous_usr1 = signal.signal(signal.SIGUSR1, on_usr1)
     try:
         with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
-            servers = Servers(stack, ports, backlog=args.backlog)
-            servers.start()
-            listing = ", ".join(f"{s} {p}" for s, p in ports.items())
-            print(f"{PROG}: {stack.describe()}: {listing}", file=sys.stderr, flush=True)
+            servers = Servers(stack, ports, backlog=backlog)
             try:
+                servers.start()
+                listing = ", ".join(f"{s} {p}" for s, p in ports.items())
+                print(f"{PROG}: {stack.describe()}: {listing}", file=sys.stderr, flush=True)
                 while True:
                     stack.poll()
                     servers.turn()
                     if want_stats[0]:
                         want_stats[0] = False
                         console.print(stats_table(stack))
+                        console.print(servers.occupancy())
                     busy = any(c.carry or c.service == "chargen" and c.sock.send_space for c in servers.connections)
                     wait_for_work(stack, 0.0 if busy else 0.05, stack.next_deadline())
             except KeyboardInterrupt:
@@ -188,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(stats_table(stack))
                     served = ", ".join(f"{s} {n}" for s, n in servers.served.items())
                     console.print(f"connections served: {served}")
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM while stopping
+        print(f"{PROG}: interrupted while stopping", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGUSR1, previous_usr1)
     return EXIT_OK

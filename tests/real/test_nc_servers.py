@@ -1,125 +1,42 @@
 """mtcp-nc and mtcp-servers as a user runs them, against the Linux kernel over TAP in a private namespace.
 
 The programs run as subprocesses under `ip netns exec`; the kernel's side is `nc` (netcat-openbsd) or
-Python sockets opened inside the namespace. Skipped with a reason when not root.
+Python sockets opened inside the namespace. Skipped with a reason when not root. Fixtures are in
+conftest.py, helpers in apputil.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import signal
 import socket
 import struct
 import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mtcp_py.apps.services import ChargenPattern
 from pktdrv import open_link
-from tests.netns import KERNEL_IP, STACK_IP, NetNs, need_root, private_netns
+from tests.netns import KERNEL_IP, STACK_IP, NetNs
+from tests.real.apputil import (
+    FAULTS,
+    MIB,
+    app,
+    echo_round_trip,
+    kernel_connect,
+    kernel_listener,
+    kernel_peer,
+    need_nc,
+    read_to_eof,
+    run_clients,
+    running_servers,
+    sha256,
+    wait_for_line,
+)
 
 pytestmark = pytest.mark.real
-FAULTS = "drop=0.05&reorder=0.05&dup=0.01&corrupt=0.001&seed=7"
-MIB = 1 << 20
-
-
-@pytest.fixture
-def ns() -> Iterator[NetNs]:
-    need_root()
-    with private_netns() as namespace:
-        yield namespace
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "mtcp.cfg"
-    path.write_text(f"LINK tap:mtap0\nIPADDR {STACK_IP}\nNETMASK 255.255.255.0\nGATEWAY {KERNEL_IP}\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "payload.bin"
-    path.write_bytes(os.urandom(8 * MIB))
-    return path
-
-
-def need_nc() -> None:
-    if shutil.which("nc") is None:
-        pytest.skip("needs nc (netcat-openbsd)")
-
-
-def app(ns: NetNs, config: Path, module: str, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, MTCPCFG=str(config))
-    return ns.popen(sys.executable, "-m", f"mtcp_py.apps.{module}", *args, env=env, **kwargs)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def kernel_listener(ns: NetNs, port: int, backlog: int = 8) -> socket.socket:
-    def make() -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((KERNEL_IP, port))
-        sock.listen(backlog)
-        return sock
-
-    return ns.call(make)
-
-
-def read_to_eof(conn: socket.socket) -> bytes:
-    data = b""
-    while chunk := conn.recv(4096):
-        data += chunk
-    return data
-
-
-@contextmanager
-def kernel_peer(ns: NetNs, port: int,
-                serve: Callable[[socket.socket, tuple[str, int]], object]) -> Iterator[list[object]]:
-    """A kernel-side server for one connection: `serve(conn, address)` runs on a thread and its result
-    is in the yielded list once the block ends."""
-    server = kernel_listener(ns, port)
-    results: list[object] = []
-
-    def run() -> None:
-        conn, address = server.accept()
-        with conn:
-            results.append(serve(conn, address))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
-        yield results
-    finally:
-        thread.join(timeout=30)
-        server.close()
-
-
-def kernel_connect(ns: NetNs, port: int, timeout: float = 30) -> socket.socket:
-    return ns.call(lambda: socket.create_connection((STACK_IP, port), timeout=timeout))
-
-
-def wait_for_line(proc: subprocess.Popen[bytes], text: str) -> str:
-    """Read the program's stderr until a line with `text` (the program is ready)."""
-    assert proc.stderr is not None
-    seen = []
-    while True:
-        line = proc.stderr.readline().decode()
-        if not line:
-            raise AssertionError(f"program ended before {text!r}: {''.join(seen)}")
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
 
 
 # -- mtcp-nc: bulk both ways ------------------------------------------------------------------------------
@@ -285,48 +202,15 @@ def test_bad_config(ns: NetNs, tmp_path: Path) -> None:
 
 @pytest.fixture
 def servers(ns: NetNs, config: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = app(ns, config, "servers", "-stats", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for_line(proc, "mtcp-servers:")
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
-def run_clients(count: int, work: object) -> list[object]:
-    results: list[object] = [None] * count
-    errors: list[BaseException] = []
-
-    def one(index: int) -> None:
-        try:
-            results[index] = work(index)  # type: ignore[operator]
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    if errors:
-        raise errors[0]
-    return results
+    with running_servers(ns, config, "-stats") as proc:
+        yield proc
 
 
 def test_servers_many_clients_and_sigterm(ns: NetNs, servers: subprocess.Popen[bytes]) -> None:
     pattern = ChargenPattern()
 
     def echo(index: int) -> bool:
-        data = os.urandom(MIB)
-        sock = kernel_connect(ns, 7)
-        sender = threading.Thread(target=lambda: (sock.sendall(data), sock.shutdown(socket.SHUT_WR)))
-        sender.start()
-        back = bytearray()
-        while chunk := sock.recv(65536):
-            back += chunk
-        sender.join()
-        sock.close()
-        return bytes(back) == data
+        return echo_round_trip(ns, 7, MIB)
 
     def discard(index: int) -> bool:
         sock = kernel_connect(ns, 9)

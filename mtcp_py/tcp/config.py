@@ -55,9 +55,14 @@ class TcpConfig:
     """At most this many buffers queued or unacknowledged on one socket, so one cannot starve the rest."""
     mss: int = 1460
     """The largest segment payload a transmit buffer holds (clipped to the MTU less 40)."""
+    receive_window: int | None = None
+    """The most a socket advertises. None: receive_buffer when that is set (the window is then the queue's
+    free space, as in mTCP), else three quarters of the stack's receive buffers' worth of segments, so a
+    full window never overruns the driver's pool."""
     receive_buffer: int | None = None
-    """Bytes in each socket's receive queue; the advertised window is its free space. None: three quarters
-    of the stack's receive buffers' worth of segments, so a full window never overruns the driver's pool."""
+    """Bytes in each socket's receive queue. None: twice the window, so data the application has not read
+    yet does not close the window: it stays open, and no window update has to get through (under loss,
+    a lost update would otherwise stall the peer until its persist timer)."""
     window_scale: bool = True
     """Offer window scaling (RFC 7323) when the receive queue is larger than 65535."""
     time_wait_ticks: int = 1092
@@ -111,6 +116,8 @@ class TcpCounters:
     passive_opens: int = 0
     established: int = 0
     retransmits: int = 0
+    loss_probes: int = 0
+    """Tail loss probes sent (RFC 8985 7)."""
     timeouts: int = 0
     fast_retransmits: int = 0
     dup_acks: int = 0
@@ -143,6 +150,8 @@ class TcpCounters:
     syn_cookies_accepted: int = 0
     syn_cookies_failed: int = 0
     """ACKs to a listener that carried no valid cookie (answered with a reset)."""
+    half_open_evicted: int = 0
+    """Half-open connections dropped to make room for one completed with a cookie."""
     time_wait_reused: int = 0
     """TIME_WAIT entries taken back early because the table was full."""
     time_wait_reopened: int = 0

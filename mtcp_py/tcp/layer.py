@@ -89,7 +89,9 @@ class TcpLayer:
         self.counters = TcpCounters()
         self.local_ip = ip.address
         self.mss = max(1, min(cfg.mss, ip.mtu - 40))
-        self.receive_buffer = cfg.receive_buffer or max(rx_frames * 3 // 4, 2) * self.mss
+        pool_window = max(rx_frames * 3 // 4, 2) * self.mss
+        self.receive_window = cfg.receive_window or cfg.receive_buffer or pool_window
+        self.receive_buffer = cfg.receive_buffer or 2 * self.receive_window
         self.pool = TxPool(cfg.tx_buffers, self.mss)
         self.sockets: list[TcpSocket] = []
         self.connections: dict[tuple[int, int, int], TcpSocket] = {}
@@ -107,7 +109,8 @@ class TcpLayer:
                                                                 "big") % span
         self._scratch = bytearray(FRAME_HEADERS + HEADER_LEN + 40)  # room for every option we send
         self._offer_shift = 0
-        while self.receive_buffer >> self._offer_shift > 0xFFFF and self._offer_shift < 14:
+        while min(self.receive_window, self.receive_buffer) >> self._offer_shift > 0xFFFF \
+                and self._offer_shift < 14:
             self._offer_shift += 1
         ip.register(PROTO_TCP, self)
 
@@ -152,7 +155,9 @@ class TcpLayer:
 
     # -- the table -------------------------------------------------------------------------------------------
 
-    def _make_room(self) -> None:
+    def _make_room(self, evict_half_open: bool = False) -> None:
+        """Make sure a new socket fits: take back the oldest TIME_WAIT entry, or (for a connection that has
+        proved itself with a cookie) the oldest half-open one; else TcpError."""
         if len(self.sockets) < self.config.max_sockets:
             return
         waiting = [s for s in self.sockets if s.state is State.TIME_WAIT]
@@ -162,7 +167,16 @@ class TcpLayer:
             oldest.become_closed()
             self.counters.time_wait_reused += 1
             return
+        if evict_half_open:
+            half_open = self._half_open()
+            if half_open:
+                half_open[0].become_closed()  # the table's order is their age; a flood's SYNs go first
+                self.counters.half_open_evicted += 1
+                return
         raise TcpError("no free socket (the table is full)")
+
+    def _half_open(self) -> list[TcpSocket]:
+        return [s for s in self.sockets if s.state is State.SYN_RECEIVED and s.passive and s.listener is not None]
 
     def _ephemeral_port(self, remote_ip: int, remote_port: int) -> int:
         cfg = self.config
@@ -188,7 +202,8 @@ class TcpLayer:
         return (int.from_bytes(digest, "big") + clock) & 0xFFFF_FFFF
 
     def _new_socket(self, local_port: int, remote_ip: int, remote_port: int) -> TcpSocket:
-        sock = TcpSocket(self, local_port, remote_ip, remote_port, self.mss, self.receive_buffer)
+        sock = TcpSocket(self, local_port, remote_ip, remote_port, self.mss, self.receive_buffer,
+                         self.receive_window)
         sock.iss = self._isn(local_port, remote_ip, remote_port)
         sock.snd_wl2 = sock.iss
         self.sockets.append(sock)
@@ -288,8 +303,8 @@ class TcpLayer:
         try:
             self._make_room()
         except TcpError:
-            if self.config.syn_cookies:
-                self._send_cookie(remote_ip, seg, now)
+            if self.config.syn_cookies and self._half_open():
+                self._send_cookie(remote_ip, seg, now)  # half-open entries fill the table: one can make way
             else:
                 c.syn_refused_table_full += 1
                 self._reset_for(remote_ip, seg, now)
@@ -315,7 +330,7 @@ class TcpLayer:
         peer_mss = seg.mss if seg.mss else 536
         iss, _mss = self.cookies.make(self.local_ip, seg.dst_port, remote_ip, seg.src_port, seg.seq,
                                       min(peer_mss, self.mss), now)
-        window = min(self.receive_buffer, 0xFFFF)
+        window = min(self.receive_window, self.receive_buffer, 0xFFFF)
         reply = TcpRepr(seg.dst_port, seg.src_port, iss, seq_add(seg.seq, 1), SYN | ACK, window, b"", self.mss)
         length = reply.emit(self._scratch, FRAME_HEADERS, self.local_ip, remote_ip)
         self._sent(None, self.ip.send_prepared(self._scratch, length, remote_ip, PROTO_TCP, now), now)
@@ -333,7 +348,7 @@ class TcpLayer:
             c.syn_refused_backlog += 1
             return False
         try:
-            self._make_room()
+            self._make_room(evict_half_open=True)
         except TcpError:
             c.syn_refused_table_full += 1
             return False
@@ -348,7 +363,7 @@ class TcpLayer:
         sock.iss = seq_add(seg.ack, -1)
         sock.irs = peer_isn
         sock.rcv_nxt = seg.seq
-        sock.rcv_adv = seq_add(seg.seq, min(self.receive_buffer, 0xFFFF))
+        sock.rcv_adv = seq_add(seg.seq, min(self.receive_window, self.receive_buffer, 0xFFFF))
         sock.snd_mss = max(1, min(mss, self.mss))
         sock.state = State.SYN_RECEIVED
         sock.snd_una = sock.iss

@@ -27,6 +27,8 @@ class SegmentOutput(Tcb):
             self._on_retransmit_timeout(now)
             if self.state is State.CLOSED:
                 return
+        elif self.probe_at is not None and now >= self.probe_at:
+            self.send_probe(now)
         if self.fin_wait_2_at is not None and now >= self.fin_wait_2_at and self.state is State.FIN_WAIT_2:
             self.become_closed()
             return
@@ -60,7 +62,8 @@ class SegmentOutput(Tcb):
                 or (self.lost_out > self.retrans_out and self.pipe() < self.cwnd)):
             return self.owner.now
         best: int | None = None
-        for deadline in (self.retransmit_at, self.persist_at, self.ack_due, self.time_wait_at, self.fin_wait_2_at):
+        for deadline in (self.retransmit_at, self.probe_at, self.persist_at, self.ack_due, self.time_wait_at,
+                         self.fin_wait_2_at):
             if deadline is not None and (best is None or deadline < best):
                 best = deadline
         return best
@@ -88,34 +91,46 @@ class SegmentOutput(Tcb):
         return size
 
     def _send_queued(self, now: int) -> None:
-        owner = self.owner
-        c = owner.counters
         outgoing = self.outgoing
         while outgoing and self.state in SENDING:
             size = self.sendable_size()
             if size == 0:
                 if not self.sent and self.retransmit_at is None and self.persist_at is None:
                     self.persist_at = now + self.rtt.timeout()
-                return
-            buf = outgoing[0]
-            if size < buf.length and not self._split_head(size):
-                c.tx_pool_empty += 1
-                return
-            if self.override_due:
-                self.override_due = False
-                if size < self.snd_mss:
-                    c.window_overrides += 1
-            outgoing.popleft()
-            buf.seq = self.snd_nxt
-            self.snd_nxt = seq_add(self.snd_nxt, size)
-            self.sent.append(buf)
-            c.bytes_sent += size
-            if self.timing_seq is None:
-                self.timing_seq = self.snd_nxt
-                self.timing_start = now
-            if self.retransmit_at is None:
-                self.retransmit_at = now + self.rtt.timeout()
-            owner.send_buffer(self, buf, ACK | PSH if not outgoing else ACK, now)
+                break
+            if not self.send_new(now, size):
+                break
+        if self.probe_at is None and self.sent:
+            self.arm_probe(now)
+
+    def send_new(self, now: int, size: int | None = None) -> bool:
+        """Send the head of `outgoing` (its first `size` bytes, split off if need be); False: no buffer."""
+        owner = self.owner
+        c = owner.counters
+        outgoing = self.outgoing
+        buf = outgoing[0]
+        if size is None:
+            size = min(buf.length, self.snd_mss)
+        if size < buf.length and not self._split_head(size):
+            c.tx_pool_empty += 1
+            return False
+        if self.override_due:
+            self.override_due = False
+            if size < self.snd_mss:
+                c.window_overrides += 1
+        outgoing.popleft()
+        buf.seq = self.snd_nxt
+        buf.xmit_order = self.xmit_count = self.xmit_count + 1
+        self.snd_nxt = seq_add(self.snd_nxt, size)
+        self.sent.append(buf)
+        c.bytes_sent += size
+        if self.timing_seq is None:
+            self.timing_seq = self.snd_nxt
+            self.timing_start = now
+        if self.retransmit_at is None:
+            self.retransmit_at = now + self.rtt.timeout()
+        owner.send_buffer(self, buf, ACK | PSH if not outgoing else ACK, now)
+        return True
 
     def _split_head(self, size: int) -> bool:
         """Cut the head buffer after `size` bytes, the rest going to a new buffer right behind it."""
@@ -226,6 +241,7 @@ class SegmentOutput(Tcb):
 
     def _stop_timers(self) -> None:
         self.retransmit_at = None
+        self.probe_at = None
         self.persist_at = None
         self.ack_due = None
         self.time_wait_at = None

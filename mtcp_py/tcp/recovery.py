@@ -11,6 +11,8 @@ segment that left the network (Linux's reno_sacks), which gives NewReno's window
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from ..wire.tcp import ACK, MAX_SACK_BLOCKS, PSH
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .tcb import Tcb
@@ -36,6 +38,42 @@ class LossRecovery(Tcb):
         self.cwnd = initial_window(self.snd_mss, self.owner.config.initial_window)
         if self.syn_timed_out and self.rtt.srtt is None:
             self.rtt.rto = max(self.rtt.rto, min(55, self.rtt.maximum))  # 3 s in ticks (RFC 6298 5.7)
+
+    # -- the tail loss probe (RFC 8985 7) -------------------------------------------------------------------
+
+    def arm_probe(self, now: int) -> None:
+        """Start the probe timer for what is in flight: two round trips and at least a tick (the initial RTO
+        before any sample); with one segment out, plus the peer's delayed ACK (about 200 ms, as Linux
+        assumes). A probe due no sooner than the RTO is left to the RTO."""
+        if self.probe_pending or self.fast_recovery or self.lost_out or not self.sent:
+            self.probe_at = None
+            return
+        srtt = self.rtt.srtt
+        pto = int(2 * srtt) + 1 if srtt is not None else self.owner.config.rto_initial_ticks
+        if len(self.sent) == 1:
+            pto += 4
+        at = now + pto
+        self.probe_at = at if self.retransmit_at is None or at < self.retransmit_at else None
+
+    def send_probe(self, now: int) -> None:
+        """The probe: a new segment if the peer's window takes one, else the last one again."""
+        self.probe_at = None
+        if self.fast_recovery or self.lost_out or not self.sent:
+            return
+        c = self.owner.counters
+        c.loss_probes += 1
+        self.probe_pending = True
+        if self.outgoing and self.snd_wnd - seq_diff(self.snd_nxt, self.snd_una) >= min(self.outgoing[0].length,
+                                                                                         self.snd_mss):
+            self.send_new(now)  # the probe is not held back by the congestion window (RFC 8985 7.3)
+            return
+        last = self.sent[-1]
+        if last.sacked:
+            return
+        c.retransmits += 1
+        self.timing_seq = None
+        last.xmit_order = self.xmit_count = self.xmit_count + 1
+        self.owner.send_buffer(self, last, ACK | PSH, now)
 
     # -- acknowledgements ------------------------------------------------------------------------------------
 
@@ -80,6 +118,8 @@ class LossRecovery(Tcb):
             return
         if freed:
             self._grow(freed)
+        self.probe_pending = False
+        self.arm_probe(now)
 
     def _grow(self, acked: int) -> None:
         limit = self.owner.config.tx_buffers_per_socket
@@ -147,14 +187,23 @@ class LossRecovery(Tcb):
         return news
 
     def _mark_lost(self) -> None:
-        """RFC 6675 IsLost: a segment with DUP_THRESH SACKed segments above it is lost."""
-        above = 0
-        for buf in reversed(self.sent):
-            if buf.sacked:
-                above += 1
-            elif above >= DUP_THRESH and not buf.lost:
-                buf.lost = True
-                self.lost_out += 1
+        """A segment is lost when DUP_THRESH segments sent after it have arrived: RFC 6675's IsLost for the
+        segments sent once (sent after = above), and for a retransmission, proof that it was lost again
+        (the idea of RACK, RFC 8985, counted in segments): without this only a timeout would recover it."""
+        delivered = sorted(buf.xmit_order for buf in self.sent if buf.sacked)
+        total = len(delivered)
+        if total < DUP_THRESH:
+            return
+        for buf in self.sent:
+            if buf.sacked or (buf.lost and not buf.rexmit):
+                continue
+            if total - bisect_right(delivered, buf.xmit_order) >= DUP_THRESH:
+                if buf.lost:
+                    buf.rexmit = False  # its retransmission is lost too: send it once more
+                    self.retrans_out -= 1
+                else:
+                    buf.lost = True
+                    self.lost_out += 1
 
     def _enter_recovery(self, now: int) -> None:
         c = self.owner.counters
@@ -164,6 +213,7 @@ class LossRecovery(Tcb):
         self.cwnd_count = 0
         self.recover = self.snd_nxt
         self.fast_recovery = True
+        self.probe_at = None
         self.send_lost(now, force=True)  # the first retransmission goes out whatever the window (RFC 5681 3.2)
 
     def _end_recovery(self) -> None:
@@ -180,20 +230,30 @@ class LossRecovery(Tcb):
             self.lost_out = self.retrans_out = 0
 
     def on_timeout_congestion(self) -> None:
-        """The retransmission timer expired (RFC 5681 3.1, eq. 4): one segment, everything outstanding lost,
-        SACK information forgotten (RFC 2018 8), slow start back up to half of what was in flight."""
+        """The retransmission timer expired (RFC 5681 3.1, eq. 4): a window of one segment, everything not
+        SACKed lost, slow start back up to half of what was in flight. SACK information is kept through the
+        first timeout, as Linux keeps it; a second one in a row forgets it (RFC 2018 8), in case the peer
+        reneged on what it reported."""
         self.ssthresh = max(len(self.sent) // 2, 2)
         self.cwnd = 1
         self.cwnd_count = 0
         self.recover = self.snd_nxt
         self.fast_recovery = False
         self.dup_acks = 0
+        self.probe_at = None
+        self.probe_pending = False
+        keep_sack = self.sack_ok and self.retries <= 1
+        sacked = 0
         for buf in self.sent:
-            buf.sacked = buf.rexmit = False
-            buf.lost = True
-        self.sacked_out = 0
+            if keep_sack and buf.sacked:
+                sacked += 1
+                buf.lost = buf.rexmit = False
+            else:
+                buf.sacked = buf.rexmit = False
+                buf.lost = True
+        self.sacked_out = sacked if self.sack_ok else 0
         self.retrans_out = 0
-        self.lost_out = len(self.sent)
+        self.lost_out = len(self.sent) - sacked
 
     def send_lost(self, now: int, force: bool = False) -> None:
         """Send segments deemed lost, oldest first, while the congestion window has room (`force`: the
@@ -206,6 +266,7 @@ class LossRecovery(Tcb):
                 return
             if buf.lost and not buf.rexmit:
                 buf.rexmit = True
+                buf.xmit_order = self.xmit_count = self.xmit_count + 1
                 self.retrans_out += 1
                 force = False
                 self.timing_seq = None  # Karn: no RTT sample from a segment sent twice

@@ -180,10 +180,10 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
         """The window opened; announce it when it grew by enough to matter (receiver SWS avoidance)."""
         if self.state not in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2):
             return
-        free = self.rx.free
+        free = min(self.rx.free, self.window_cap)
         right = (free >> self.rcv_shift) << self.rcv_shift
         grown = seq_diff(self.rcv_nxt, self.rcv_adv) + right
-        if grown >= min(self.rx.capacity // 2, self.our_mss):
+        if grown >= min(self.window_cap >> 1, self.our_mss):
             if not self.ack_now:
                 self.owner.counters.window_updates += 1
             self.ack_now = True

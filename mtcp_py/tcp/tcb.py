@@ -46,7 +46,7 @@ class Owner(Protocol):
 
 class Tcb:
     def __init__(self, owner: Owner, local_port: int, remote_ip: int, remote_port: int, mss: int,
-                 receive_buffer: int) -> None:
+                 receive_buffer: int, receive_window: int | None = None) -> None:
         cfg = owner.config
         self.owner = owner
         self.local_port = local_port
@@ -86,6 +86,8 @@ class Tcb:
         self.rcv_adv = 0
         """Right edge of the window last advertised."""
         self.rx = ReceiveQueue(receive_buffer, cfg.out_of_order_ranges)
+        self.window_cap = receive_window or receive_buffer
+        """The most this socket advertises, however much room its queue has."""
         self.on_receive: ReceiveCallback | None = None
         # rings of transmit buffers
         self.outgoing: deque[TxBuffer] = deque()
@@ -94,6 +96,11 @@ class Tcb:
         # timers (absolute ticks, or None when idle)
         self.rtt = RttEstimator(cfg.rto_initial_ticks, cfg.rto_min_ticks, cfg.rto_max_ticks)
         self.retransmit_at: int | None = None
+        self.probe_at: int | None = None
+        """The tail loss probe's deadline (RFC 8985 7): with data in flight and no ACK by then, one segment
+        goes out to draw an ACK, so a lost last segment or a lost lone ACK costs a tick, not an RTO."""
+        self.probe_pending = False
+        """A probe went out and no ACK has advanced since: at most one per flight."""
         self.retries = 0
         self.persist_at: int | None = None
         self.persist_backoff = 0
@@ -125,6 +132,8 @@ class Tcb:
         reno_sacks): either way, segments that have left the network."""
         self.lost_out = 0
         self.retrans_out = 0
+        self.xmit_count = 0
+        """Data segments sent so far, new or again: each buffer remembers its last one (`xmit_order`)."""
         self.syn_timed_out = False
         """A SYN was sent again: the RTO starts at 3 s once connected (RFC 6298 5.7)."""
         # attacks: RFC 5961 challenge ACKs, limited per connection
@@ -143,14 +152,13 @@ class Tcb:
 
     def advertise(self, syn: bool = False) -> int:
         """The window field for a segment about to go out; it acknowledges all received, so no ACK is owed."""
-        free = self.rx.free
+        free = min(self.rx.free, self.window_cap)
         if syn:
             window = min(free, 0xFFFF)  # a SYN's window is never scaled (RFC 7323 2.2)
             self.rcv_adv = (self.rcv_nxt + window) & 0xFFFF_FFFF
         else:
-            rx = self.rx
             offered = (self.rcv_adv - self.rcv_nxt) & 0xFFFF_FFFF
-            if offered < 0x8000_0000 and free - offered < min(rx.capacity >> 1, self.our_mss):
+            if offered < 0x8000_0000 and free - offered < min(self.window_cap >> 1, self.our_mss):
                 # Receiver SWS avoidance (RFC 9293 3.8.6.2.2): the right edge moves only by a worthwhile step.
                 free = offered
             window = min(free >> self.rcv_shift, 0xFFFF)
@@ -181,6 +189,15 @@ class Tcb:
         raise NotImplementedError
 
     def start_congestion_control(self) -> None:
+        raise NotImplementedError
+
+    def arm_probe(self, now: int) -> None:
+        raise NotImplementedError
+
+    def send_probe(self, now: int) -> None:
+        raise NotImplementedError
+
+    def send_new(self, now: int, size: int | None = None) -> bool:
         raise NotImplementedError
 
     def on_new_ack(self, ack: int, now: int) -> None:

@@ -19,7 +19,7 @@ class TxBuffer:
     """One segment's worth of room. `data` is where the payload goes; `length` how much of it is used."""
 
     __slots__ = ("frame", "data", "capacity", "length", "seq", "payload_sum", "sent_count", "owner", "sacked",
-                 "lost", "rexmit")
+                 "lost", "rexmit", "xmit_order")
 
     def __init__(self, capacity: int) -> None:
         self.frame = bytearray(DATA_OFFSET + capacity)
@@ -39,6 +39,8 @@ class TxBuffer:
         """Deemed lost: to be sent again when the congestion window allows."""
         self.rexmit = False
         """Sent again since it was deemed lost."""
+        self.xmit_order = 0
+        """When it was last sent, counted in transmissions on its connection (for lost-retransmit detection)."""
 
     @property
     def room(self) -> int:

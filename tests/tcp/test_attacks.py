@@ -302,3 +302,29 @@ def test_reset_in_time_wait_ends_it() -> None:
     h, old = server_in_time_wait()
     h.deliver(theirs(old, 1, ack=(old.iss + 2) & MASK, flags=RST), at=3)  # type: ignore[arg-type]
     assert old.state is State.CLOSED  # type: ignore[attr-defined]
+
+
+def test_table_full_of_established_connections_refuses_a_syn_with_a_reset() -> None:
+    h = Harness(config(max_sockets=1))
+    listener = h.tcp.listen(LOCAL_PORT, backlog=4)
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN), at=0)
+    (sock,) = h.tcp.sockets
+    h.take()
+    h.deliver(theirs(sock), at=0)
+    assert listener.accept() is sock
+    h.deliver(replace(SEND_TEMPL, src_port=REMOTE_PORT + 1, seq=5, flags=SYN), at=1)
+    h.expect([replace(RECV_TEMPL, dst_port=REMOTE_PORT + 1, seq=0, ack=6, flags=RST | ACK, window=0)])
+    assert h.tcp.counters.syn_refused_table_full == 1 and h.tcp.counters.syn_cookies_sent == 0
+
+
+def test_table_full_of_half_open_entries_makes_way_for_a_cookie() -> None:
+    h = Harness(config(max_sockets=4))
+    listener = h.tcp.listen(LOCAL_PORT, backlog=8)
+    flood(h, 4)
+    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN, mss=MSS), at=1)
+    (synack,) = h.take()
+    assert h.tcp.counters.syn_cookies_sent == 1 and len(h.tcp.sockets) == 4
+    h.deliver(theirs(None, ack=(synack.seq + 1) & MASK), at=1)
+    sock = listener.accept()
+    assert sock is not None and sock.is_connected
+    assert h.tcp.counters.half_open_evicted == 1 and len(h.tcp.sockets) == 4 and listener.embryonic == 3

@@ -107,8 +107,10 @@ def test_timeout_resends_one_segment_then_slow_starts() -> None:
     sock.send(b"w" * 4 * MSS)
     h.poll(1)
     assert data_out(h, sock) == segs(0, 1, 2, 3)
+    h.poll(2)  # the tail loss probe: 2 SRTT (0 here) + 1 tick; the last segment again (RFC 8985 7.3)
+    assert data_out(h, sock) == segs(3) and h.tcp.counters.loss_probes == 1
     h.poll(4)
-    assert data_out(h, sock) == []
+    assert data_out(h, sock) == []  # one probe per flight
     h.poll(5)  # sent at 1 with an RTO of 4 ticks
     assert data_out(h, sock) == segs(0)  # cwnd = 1 (RFC 5681 3.1)
     h.deliver(acking(sock, MSS), at=6)
@@ -130,10 +132,14 @@ def test_rto_is_three_seconds_once_connected_after_a_syn_was_resent() -> None:
     sock.send(b"d")
     h.poll(20)
     assert data_out(h, sock) == [(0, 1)]
+    h.poll(20 + 21)
+    assert data_out(h, sock) == []
+    h.poll(20 + 22)  # a tail loss probe: no RTT sample, so 1 s, plus 4 ticks of delayed ACK for one segment
+    assert data_out(h, sock) == [(0, 1)]
     h.poll(20 + 54)
     assert data_out(h, sock) == []
-    h.poll(20 + 55)  # 3 s = 55 ticks (no RTT sample: Karn's rule kept the resent SYN's)
-    assert data_out(h, sock) == [(0, 1)]
+    h.poll(20 + 55)  # the RTO: 3 s = 55 ticks (no RTT sample: Karn's rule kept the resent SYN's)
+    assert data_out(h, sock) == [(0, 1)] and h.tcp.counters.timeouts == 2
 
 
 # -- SACK ------------------------------------------------------------------------------------------------------
@@ -159,7 +165,7 @@ def test_sack_blocks_outside_what_is_outstanding_are_ignored() -> None:
     h.take()
     bogus = ((sock.iss + 1 + 100 * MSS) & MASK, (sock.iss + 1 + 200 * MSS) & MASK)
     below = ((sock.iss - 1000) & MASK, (sock.iss + 1) & MASK)
-    h.deliver(acking(sock, 0, sack=(bogus, below)), at=2)
+    h.deliver(acking(sock, 0, sack=(bogus, below)), at=1)
     assert h.tcp.counters.sacked_segments == 0 and data_out(h, sock) == []
 
 
@@ -191,6 +197,18 @@ def test_no_sack_blocks_unless_both_offered() -> None:
 
 
 # -- silly windows and zero windows ----------------------------------------------------------------------------
+
+def test_tail_loss_probe_sends_new_data_when_the_window_allows() -> None:
+    h, sock = established()
+    h.deliver(theirs(sock, ack=(sock.iss + 1) & MASK), at=0)
+    sock.send(b"t" * 12 * MSS)
+    h.poll(0)
+    assert data_out(h, sock) == segs(*range(10))  # the initial window; two wait
+    h.poll(1)
+    assert data_out(h, sock) == segs(10)  # the probe is new data, outside cwnd (RFC 8985 7.3)
+    h.deliver(acking(sock, 11 * MSS), at=2)
+    assert data_out(h, sock) == segs(11) and h.tcp.counters.timeouts == 0
+
 
 def test_override_timer_sends_what_fits_in_a_small_window() -> None:
     h, sock = established(window=64_000)

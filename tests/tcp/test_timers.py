@@ -73,10 +73,10 @@ def test_fast_retransmit_on_third_duplicate_ack() -> None:
     h.poll(0)
     assert len(h.take()) == 4
     dup = theirs(sock, ack=sock.iss + 1)
-    h.deliver(dup, at=1)
-    h.deliver(dup, at=1)
+    h.deliver(dup, at=0)  # within the tick: before the tail loss probe's deadline
+    h.deliver(dup, at=0)
     h.expect_nothing()
-    h.deliver(dup, at=1)
+    h.deliver(dup, at=0)
     h.expect([ours(sock, flags=ACK | PSH, payload=b"m" * 1460)])
     assert h.tcp.counters.fast_retransmits == 1
     # A partial ACK (the receiver had segments 3 and 4) resends the next hole at once.

@@ -26,10 +26,15 @@ Receiving: ``sock.recv(n)`` returns what is ready, ``b""`` when nothing is. ``so
 ``sock.at_eof`` says the peer closed and all was read, ``sock.peer_closed`` that its FIN came.
 The advertised window is the free room in the socket's receive queue, so a slow reader slows the sender.
 
+Urgent data (RFC 9293 3.8.5) stays inline; ``sock.urgent_pending`` says how many bytes recv() returns
+before the urgent mark (None when there is none ahead), which is what Telnet's Synch needs.
+
 Ending: ``sock.close()`` sends a FIN after the queued data (a half-close: keep reading until ``at_eof``);
-the slot is freed when the connection is over (after a short TIME_WAIT, or after ``fin_wait_2_ticks`` of
-silence if the peer never sends its FIN). ``sock.abort()`` sends a reset and frees the slot at once.
-Either way, call exactly one of them on every socket you got from connect() or accept().
+the slot is freed when the connection is over (after TIME_WAIT, 2 MSL = 60 s as Linux, or after
+``fin_wait_2_ticks`` of silence if the peer never sends its FIN). A full table takes back its oldest
+TIME_WAIT entry, and a new SYN above the old sequence space reopens one (RFC 1122 4.2.2.13).
+``sock.abort()`` sends a reset and frees the slot at once. Either way, call exactly one of them on every
+socket you got from connect() or accept().
 
 Errors: ``sock.error`` is None, or why the connection ended badly: ``"connection refused"`` (reset or ICMP
 port unreachable answering our SYN), ``"connection reset"`` (the peer aborted), ``"timed out"`` (no
@@ -56,13 +61,30 @@ free); write at most ``sock.segment_room()`` bytes into ``buf.data`` and ``sock.
 gets in-order data still in the stack's receive buffer and returns True once it has consumed it (the
 view is invalid after the call) or False to have it queued for recv() as usual.
 
+On the wire it holds as the Linux kernel does (`tests/tcp/test_attacks.py`, `test_congestion.py`):
+- RFC 5961: an ACK older than SND.UNA - MAX.SND.WND or newer than SND.NXT drops the segment; RSTs and
+  SYNs that are not exact get a challenge ACK, at most ``challenge_ack_limit`` per second per connection.
+- RFC 5927: an ICMP error counts only if it quotes a sequence number we have outstanding.
+- Options are read as Linux reads them (a bad option is skipped or ends the walk, never drops the
+  segment); MSS 0 means 536, a larger MSS than ours is clamped.
+- SYN floods: when a listener's half-open slots are taken, SYNs are answered with SYN cookies (RFC 4987),
+  so nothing is allocated until the peer's ACK proves it real. ISNs follow RFC 6528 with the edge's
+  4 us clock (``set_fine_time``).
+- Congestion control: RFC 6928's initial window, slow start and congestion avoidance (RFC 5681), fast
+  recovery as NewReno (RFC 6582) or from the peer's SACK blocks (RFC 2018, RFC 6675), lost
+  retransmissions detected by what was sent after them, a tail loss probe (RFC 8985 7), and the RTO's
+  slow start; SACK blocks in every ACK we send once both sides offered it.
+- Silly windows avoided both ways (RFC 9293 3.8.6.2), with the sender's override timer; a zero window
+  may stay shut as long as the peer answers our probes.
+
 Settings are `TcpConfig` (``StackConfig(tcp=TcpConfig(...))``): table size, buffer counts, receive queue
 size, timers in ticks. Counters are ``stack.counters()["tcp"]``.
 
 Throughput: the cost is per frame, so bulk transfers want big frames. On a TAP link give the device and the
 stack a large MTU (``private_netns(mtu=65000)``, ``StackConfig(mtu=65000, buffer_size=65014,
 tcp=TcpConfig(mss=64960))``): the receive window follows the receive pool (three quarters of its frames'
-worth of segments, window-scaled past 64 KiB), so a full window never overruns the driver's buffers.
+worth of segments, window-scaled past 64 KiB), so a full window never overruns the driver's buffers; the
+receive queue behind it is twice that, so data not yet read does not close the window.
 `bench/bench_tcp.py` measures it.
 """
 

@@ -41,6 +41,7 @@ OPT_SACK_PERMITTED = 4
 OPT_SACK = 5
 OPT_TIMESTAMPS = 8
 MAX_SACK_BLOCKS = 4
+MAX_OPTIONS_LEN = 40
 """Without timestamps, four blocks fit in the 40 bytes of options (RFC 2018 3)."""
 MAX_WINDOW_SCALE = 14
 """RFC 7323: a larger shift is treated as 14."""
@@ -120,13 +121,17 @@ class TcpRepr:
             _parse_options(seg, data[HEADER_LEN:header_len])
         return seg
 
+    def _fixed_options_len(self) -> int:
+        return (4 if self.mss is not None else 0) + (4 if self.window_scale is not None else 0) \
+            + (4 if self.sack_permitted else 0)
+
+    def _sack_blocks_sent(self) -> int:
+        """SACK blocks that fit in the 40 bytes of options beside the others (the first ones are kept)."""
+        return min(len(self.sack), MAX_SACK_BLOCKS, (MAX_OPTIONS_LEN - self._fixed_options_len() - 4) // 8)
+
     def options_len(self) -> int:
-        length = (4 if self.mss is not None else 0) + (4 if self.window_scale is not None else 0)
-        if self.sack_permitted:
-            length += 4
-        if self.sack:
-            length += 4 + 8 * min(len(self.sack), MAX_SACK_BLOCKS)
-        return length
+        blocks = self._sack_blocks_sent() if self.sack else 0
+        return self._fixed_options_len() + (4 + 8 * blocks if blocks > 0 else 0)
 
     def header_len(self) -> int:
         return HEADER_LEN + self.options_len()
@@ -162,8 +167,8 @@ class TcpRepr:
         if self.window_scale is not None:
             buf[at : at + 4] = bytes((OPT_NOP, OPT_WINDOW_SCALE, 3, self.window_scale))
             at += 4
-        if self.sack:
-            blocks = self.sack[:MAX_SACK_BLOCKS]
+        blocks = self.sack[: self._sack_blocks_sent()] if self.sack else ()
+        if blocks:
             buf[at : at + 4] = bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * len(blocks)))
             at += 4
             for left, right in blocks:

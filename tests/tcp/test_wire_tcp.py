@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,3 +140,30 @@ def test_parse_fuzz_only_wire_error(data: bytes, fix_checksum: bool) -> None:
     except WireError:
         return
     assert seg.src_port and seg.dst_port and len(seg.payload) <= len(data)
+
+
+seq32 = st.integers(0, 0xFFFF_FFFF)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.integers(0, 0xFFFF)), st.one_of(st.none(), st.integers(0, 14)), st.booleans(),
+       st.lists(st.tuples(seq32, seq32), max_size=4), st.binary(max_size=64))
+def test_options_round_trip(mss: int | None, scale: int | None, sack_ok: bool, blocks: list[tuple[int, int]],
+                            payload: bytes) -> None:
+    seg = TcpRepr(7, 9, 1, 2, ACK, 100, payload, mss, scale, 0, sack_ok, tuple(blocks))
+    raw = seg.to_bytes(SRC, DST)
+    assert len(raw) == seg.buffer_len() and (len(raw) - len(payload)) % 4 == 0 and len(raw) - len(payload) <= 60
+    fit = min(len(blocks), (40 - 4 * ((mss is not None) + (scale is not None) + sack_ok) - 4) // 8)
+    assert TcpRepr.parse(raw, SRC, DST) == replace(seg, sack=tuple(blocks[:fit]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=40), st.binary(max_size=16))
+def test_any_options_keep_the_segment(options: bytes, payload: bytes) -> None:
+    padded = options + b"\0" * (-len(options) % 4)
+    header = bytes.fromhex("c000005000000001000000020010fff000000000")
+    header = header[:12] + bytes((((20 + len(padded)) // 4) << 4,)) + header[13:]
+    seg = TcpRepr.parse(with_checksum(header + padded + payload), SRC, DST)
+    assert bytes(seg.payload) == payload and seg.flags == ACK
+    assert seg.window_scale is None or seg.window_scale <= 14
+    assert len(seg.sack) <= 4

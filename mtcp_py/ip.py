@@ -118,6 +118,12 @@ class IpLayer:
         return bool(host_bits) and (address & host_bits) == host_bits and \
             (address & self.netmask) == (self.address & self.netmask)
 
+    def is_bad_source(self, address: int) -> bool:
+        """A source no host may have (RFC 1122 3.2.1.3): a broadcast (limited, or our network's directed
+        one, which would make our answer a broadcast), loopback 127/8, multicast or the reserved 240/4."""
+        top = address >> 24
+        return top == 127 or top >= 224 or (address != self.address and self.is_broadcast(address))
+
     def is_local(self, address: int) -> bool:
         return (address & self.netmask) == (self.address & self.netmask)
 
@@ -136,7 +142,7 @@ class IpLayer:
         if header.dst != self.address and not self.is_broadcast(header.dst) and self.address:
             c.not_for_us += 1
             return
-        if header.src == 0xFFFFFFFF or (header.src >> 28) == 0xE:
+        if self.is_bad_source(header.src):
             c.bad_source += 1
             return
         payload = data[header.header_len : header.header_len + header.payload_len]

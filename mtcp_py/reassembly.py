@@ -1,12 +1,14 @@
 """IPv4 fragment reassembly with bounded slots, a bounded size and a timeout (in ticks).
 
-A datagram is keyed by (source, destination, protocol, identification). Fragments that repeat exactly
-(a duplicating link) are ignored; fragments that overlap differently condemn the whole datagram, so a
-crafted overlap can never rewrite data already received.
+A datagram is keyed by (source, destination, protocol, identification). When every slot is taken, a new
+datagram takes the oldest one's. Fragments that repeat exactly (a duplicating link) are ignored;
+fragments that overlap differently condemn the whole datagram, so a crafted overlap can never rewrite
+data already received.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from .wire.ipv4 import Ipv4Repr
@@ -22,6 +24,7 @@ class ReassemblyCounters:
     overlaps: int = 0
     timeouts: int = 0
     no_slot: int = 0
+    """A new datagram found every slot taken: the oldest one in progress was given up for it."""
     too_long: int = 0
 
 
@@ -31,7 +34,10 @@ class _Slot:
     first: Ipv4Repr | None = None
     data: bytearray = field(default_factory=bytearray)
     pieces: list[tuple[int, int]] = field(default_factory=list)
-    """Received [start, end) ranges."""
+    """Received [start, end) ranges, sorted and disjoint, so a new fragment is checked against its two
+    neighbours only (a datagram sent in thousands of 8-byte pieces must not cost quadratic time)."""
+    received: int = 0
+    """Bytes in `pieces`."""
     total: int = -1
     """Payload length, known once the last fragment (MF clear) has come."""
 
@@ -58,10 +64,14 @@ class Reassembler:
         slot = self._slots.get(key)
         if slot is None:
             if len(self._slots) >= self.slots:
+                # Give up the oldest rather than refuse the newest: otherwise four fragments that never
+                # complete, sent once per timeout, would keep every fragmented datagram out.
                 c.no_slot += 1
-                return None
+                del self._slots[min(self._slots, key=lambda k: self._slots[k].expires)]
             slot = self._slots[key] = _Slot(expires=now + self.timeout_ticks)
-        for have_start, have_end in slot.pieces:
+        pieces = slot.pieces
+        at = bisect_left(pieces, (start, end))
+        for have_start, have_end in pieces[max(at - 1, 0) : at + 1]:
             if have_start < end and start < have_end:
                 if (have_start, have_end) == (start, end) and slot.data[start:end] == payload:
                     c.duplicates += 1
@@ -84,10 +94,10 @@ class Reassembler:
         if len(slot.data) < end:
             slot.data.extend(bytes(end - len(slot.data)))
         slot.data[start:end] = payload
-        slot.pieces.append((start, end))
-        if slot.total < 0 or slot.first is None:
-            return None
-        if sum(e - s for s, e in slot.pieces) != slot.total:
+        if end > start:
+            pieces.insert(at, (start, end))
+        slot.received += end - start
+        if slot.total < 0 or slot.first is None or slot.received != slot.total:
             return None
         del self._slots[key]
         c.reassembled += 1

@@ -7,6 +7,7 @@ program through the same path, so the stack is always ended and the link release
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from mtcp_py.config import ConfigError, MtcpConfig, load_config
 from mtcp_py.launch import open_stack
 from mtcp_py.stack import Stack, StackError
 from pktdrv import LinkError
+from pktdrv.links import LinkSpecError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,6 +50,31 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
 def fail(prog: str, message: str, code: int = EXIT_FAILED) -> NoReturn:
     print(f"{prog}: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def whole_number(prog: str, option: str, text: str, least: int, most: int | None = None, what: str = "") -> int:
+    """The whole number an option was given (ASCII digits only); anything else is a one-line usage error."""
+    value = int(text) if text.isascii() and text.isdecimal() else None
+    if value is None or value < least or (most is not None and value > most):
+        span = f"from {least} to {most}" if most is not None else f"at least {least}"
+        fail(prog, f"{option} {text}: {what or 'a whole number'}, {span}", EXIT_USAGE)
+    return value
+
+
+def port_number(prog: str, option: str, text: str) -> int:
+    return whole_number(prog, option, text, 1, 65_535, "a port is a number")
+
+
+def seconds(prog: str, option: str, text: str, zero: bool = True) -> float:
+    """A time in seconds (a finite decimal number, not negative; above zero unless `zero`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        least = "0 or more" if zero else "more than 0"
+        fail(prog, f"{option} {text}: seconds, a number {least}", EXIT_USAGE)
+    return value
 
 
 def load(prog: str, path: str | None) -> MtcpConfig:
@@ -82,8 +109,12 @@ def app_stack(prog: str, config: MtcpConfig, link: str | None) -> Iterator[Stack
         stack = open_stack(config, link)
     except ConfigError as exc:
         fail(prog, str(exc), EXIT_USAGE)
-    except LinkError as exc:
+    except LinkSpecError as exc:  # --link written wrong: a usage error
         fail(prog, str(exc), EXIT_USAGE)
+    except LinkError as exc:  # the link cannot open (not permitted, no such device, busy)
+        fail(prog, str(exc), EXIT_FAILED)
+    except OSError as exc:
+        fail(prog, f"{link or config.link}: {exc.strerror or exc}", EXIT_FAILED)
     except StackError as exc:
         fail(prog, str(exc), EXIT_FAILED)
     try:

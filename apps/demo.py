@@ -17,9 +17,12 @@ from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
+from pktdrv.links import LinkSpecError, parse_link
 
-from .common import terminate_as_interrupt
+from .common import EXIT_USAGE, fail, terminate_as_interrupt, whole_number
 from .ping import PingSession
+
+PROG = "mtcp-demo"
 
 A_IP, B_IP = "10.0.2.15", "10.0.2.1"
 
@@ -43,15 +46,22 @@ def counters_table(stacks: dict[str, Stack]) -> Table:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mtcp-demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=4, help="echo requests (default 4)")
-    parser.add_argument("--size", type=int, default=56, help="echo payload bytes (default 56)")
-    parser.add_argument("--bytes", type=int, default=4 << 20, help="TCP transfer size (default 4 MiB)")
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("--count", default="4", metavar="N", help="echo requests (default 4)")
+    parser.add_argument("--size", default="56", metavar="N", help="echo payload bytes (default 56)")
+    parser.add_argument("--bytes", default=str(4 << 20), metavar="N", help="TCP transfer size (default 4 MiB)")
     parser.add_argument("--link-params", default="", help="wrappers for both links, e.g. drop=0.02&seed=1")
     args = parser.parse_args(argv)
+    args.count = whole_number(PROG, "--count", args.count, 0, what="echo requests")
+    args.size = whole_number(PROG, "--size", args.size, 0, 65_507, what="payload bytes")
+    args.bytes = whole_number(PROG, "--bytes", args.bytes, 0, what="bytes to transfer")
     console = Console()
     clock = MonotonicTicks()
     query = f"?{args.link_params}" if args.link_params else ""
+    try:
+        parse_link(f"hub:demo{query}")
+    except LinkSpecError as exc:
+        fail(PROG, f"--link-params: {exc.reason}", EXIT_USAGE)
     stack_a = Stack(open_link(f"hub:demo{query}", clock), StackConfig(ip_from_str(A_IP)), clock)
     stack_b = Stack(open_link(f"hub:demo{query}", clock), StackConfig(ip_from_str(B_IP)), clock)
     with terminate_as_interrupt(), stack_a, stack_b:

@@ -26,7 +26,9 @@ from .common import (
     fail,
     load,
     make_parser,
+    seconds,
     terminate_as_interrupt,
+    whole_number,
 )
 
 PROG = "mtcp-ping"
@@ -44,9 +46,9 @@ class PingSession:
     """Sequence number -> the moment it was sent, in seconds of the stack's clock."""
     rtts: dict[int, float] = field(default_factory=dict)
     """Sequence number -> round trip in milliseconds."""
-    ttls: dict[int, int] = field(default_factory=dict)
+    unsent: int = 0
+    """Requests that could not go out at all (no route, too big): reported once each, never waited for."""
     bad_replies: int = 0
-    late: int = 0
 
     def __post_init__(self) -> None:
         self.stack.icmp.echo_listeners[self.ident] = self._on_reply
@@ -64,10 +66,14 @@ class PingSession:
         self.rtts[seq] = (self.stack.clock.seconds() - self.sent[seq]) * 1000.0
 
     def send(self, seq: int) -> str | None:
-        """Send request `seq`; a reason string if it could not go out."""
-        self.sent[seq] = self.stack.clock.seconds()
+        """Send request `seq`; a reason string if it could not go out (then it is not counted as sent)."""
+        started = self.stack.clock.seconds()
         status = self.stack.icmp.send_echo(self.target, self.ident, seq, self.payload, self.stack.clock.now())
-        return None if status.ok else status.value
+        if not status.ok:
+            self.unsent += 1
+            return status.value
+        self.sent[seq] = started
+        return None
 
     def close(self) -> None:
         self.stack.icmp.echo_listeners.pop(self.ident, None)
@@ -75,18 +81,18 @@ class PingSession:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(PROG, "Send ICMP echo requests (mTCP PING).")
-    parser.add_argument("-count", "--count", type=int, default=4, help="requests to send (default 4)")
-    parser.add_argument("-size", "--size", type=int, default=32, help="payload bytes (default 32)")
-    parser.add_argument("-timeout", "--timeout", type=float, default=1.0,
+    parser.add_argument("-count", "--count", default="4", metavar="N", help="requests to send (default 4)")
+    parser.add_argument("-size", "--size", default="32", metavar="N", help="payload bytes (default 32)")
+    parser.add_argument("-timeout", "--timeout", default="1", metavar="S",
                         help="seconds to wait for each reply (default 1)")
-    parser.add_argument("-interval", "--interval", type=float, default=1.0,
+    parser.add_argument("-interval", "--interval", default="1", metavar="S",
                         help="seconds between requests (default 1)")
     parser.add_argument("host")
     args = parser.parse_args(argv)
-    if args.count < 1:
-        fail(PROG, "-count must be at least 1", EXIT_USAGE)
-    if not 0 <= args.size <= 65_507:
-        fail(PROG, "-size must be between 0 and 65507", EXIT_USAGE)
+    args.count = whole_number(PROG, "-count", args.count, 1, what="requests")
+    args.size = whole_number(PROG, "-size", args.size, 0, 65_507, what="payload bytes")
+    args.timeout = seconds(PROG, "-timeout", args.timeout, zero=False)
+    args.interval = seconds(PROG, "-interval", args.interval)
     try:
         target = ip_from_str(args.host)
     except ValueError:
@@ -100,17 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         interrupted = False
         try:
             for seq in range(args.count):
+                started = stack.clock.seconds()
                 reason = session.send(seq)
-                if reason:
+                if reason:  # it never went out: say why, once, and do not wait for a reply
                     print(f"Packet sequence number {seq}: {reason}", file=out)
-                got = run_until(stack, lambda s=seq: s in session.rtts, args.timeout)  # type: ignore[misc]
-                if got:
+                elif run_until(stack, lambda s=seq: s in session.rtts, args.timeout):  # type: ignore[misc]
                     print(f"Packet sequence number {seq} received in {session.rtts[seq]:.2f} ms", file=out)
                 else:
                     print(f"Packet sequence number {seq}: timeout", file=out)
                 out.flush()
                 if seq + 1 < args.count:
-                    spent = stack.clock.seconds() - session.sent[seq]
+                    spent = stack.clock.seconds() - started
                     if spent < args.interval:
                         run_until(stack, lambda: False, max(args.interval - spent, TICK_SECONDS / 10))
         except KeyboardInterrupt:
@@ -119,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             session.close()
         sent = len(session.sent)
         received = len(session.rtts)
-        print(f"\nPackets sent: {sent}, Replies received: {received}, Replies lost: {sent - received}",
+        unsent = f", Not sent: {session.unsent}" if session.unsent else ""
+        print(f"\nPackets sent: {sent}, Replies received: {received}, Replies lost: {sent - received}{unsent}",
               file=out)
+        if session.bad_replies:
+            print(f"Replies that did not match a request: {session.bad_replies}", file=out)
         if received:
             times = sorted(session.rtts.values())
             average = sum(times) / received

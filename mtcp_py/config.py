@@ -1,24 +1,22 @@
 """The mTCP configuration file: `KEY value` lines, named by the MTCPCFG environment variable.
 
-Keys are case-insensitive. The stack's keys are checked here; any other key is kept for the programs
-(mTCP's getAppValue), as mTCP ignores keys it does not know. A bad line raises ConfigError naming the file,
-the line number and the key.
+The lines are read by `pktdrv.mtcpcfg`, the reader the DOS machine uses too (its rules: keys
+case-insensitive, comments on lines of their own starting with `#` or `;`, LINK and PACKETINT checked).
+The stack's keys are checked here; any other key is kept for the programs (mTCP's getAppValue), as mTCP
+ignores keys it does not know. A bad line raises ConfigError naming the file, the line number and the key.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from pktdrv.mtcpcfg import ConfigError, MtcpCfg, cfg_path, parse_cfg, read_cfg
 
 from .wire import ip_from_str
 
-
-class ConfigError(Exception):
-    def __init__(self, path: str, line: int, key: str, reason: str) -> None:
-        self.path, self.line, self.key, self.reason = path, line, key, reason
-        where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+__all__ = ["STACK_KEYS", "ConfigError", "MtcpConfig", "load_config", "parse_config"]
 
 
 @dataclass
@@ -51,14 +49,9 @@ def _netmask(value: str) -> int:
     return mask
 
 
-def _packet_int(value: str) -> int:
-    number = int(value, 0) if value.lower().startswith("0x") else int(value, 16)
-    if not 0x60 <= number <= 0x80:
-        raise ValueError(f"{value}: a packet driver interrupt is between 0x60 and 0x80")
-    return number
-
-
 def _mtu(value: str) -> int:
+    if not (value.isascii() and value.isdecimal()):
+        raise ValueError(f"{value}: not a whole number (the MTU, 576 to 1500)")
     number = int(value)
     if not 576 <= number <= 1500:
         raise ValueError(f"{value}: the MTU is between 576 and 1500")
@@ -71,12 +64,6 @@ def _hostname(value: str) -> str:
     return value
 
 
-def _link(value: str) -> str:
-    if ":" not in value:
-        raise ValueError(f"{value!r} is not a link (KIND:NAME, e.g. tap:mtap0)")
-    return value
-
-
 STACK_KEYS = {
     "IPADDR": ("ip", _address),
     "NETMASK": ("netmask", _netmask),
@@ -84,45 +71,38 @@ STACK_KEYS = {
     "NAMESERVER": ("nameserver", _address),
     "MTU": ("mtu", _mtu),
     "HOSTNAME": ("hostname", _hostname),
-    "PACKETINT": ("packet_int", _packet_int),
-    "LINK": ("link", _link),
 }
+"""The stack's own keys, each one word; LINK and PACKETINT are checked by pktdrv.mtcpcfg."""
 
 
 def parse_config(text: str, path: str = "<config>") -> MtcpConfig:
-    config = MtcpConfig(path=path)
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        key, _, value = line.partition(" ")
-        if "\t" in key:
-            key, _, rest = key.partition("\t")
-            value = rest + " " + value
-        key = key.upper()
-        value = value.strip()
+    return _from_cfg(parse_cfg(text, path))
+
+
+def _from_cfg(cfg: MtcpCfg) -> MtcpConfig:
+    config = MtcpConfig(path=cfg.path)
+    if cfg.link is not None:
+        config.link = cfg.link
+    if cfg.packet_int is not None:
+        config.packet_int = cfg.packet_int
+    for key, entry in cfg.entries.items():
         if key in STACK_KEYS:
             attribute, convert = STACK_KEYS[key]
-            if not value:
-                raise ConfigError(path, number, key, "needs a value")
+            value = cfg.word(key)
+            assert value is not None
             try:
                 setattr(config, attribute, convert(value))
             except ValueError as exc:
-                raise ConfigError(path, number, key, str(exc)) from None
-        else:
-            config.app[key] = value
+                raise cfg.error(key, str(exc)) from None
+        elif key not in ("LINK", "PACKETINT"):
+            config.app[key] = entry.value
     return config
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
-                environ: dict[str, str] | os._Environ[str] | None = None) -> MtcpConfig:
+                environ: Mapping[str, str] | None = None) -> MtcpConfig:
     """Read the file named by `path`, else by MTCPCFG; no file at all gives the defaults."""
-    env = os.environ if environ is None else environ
-    chosen = str(path) if path else env.get("MTCPCFG", "")
-    if not chosen:
+    chosen = cfg_path(path, environ)
+    if chosen is None:
         return MtcpConfig()
-    try:
-        text = Path(chosen).read_text(encoding="latin-1")
-    except OSError as exc:
-        raise ConfigError(chosen, 0, "", f"cannot read: {exc.strerror}") from None
-    return parse_config(text, chosen)
+    return _from_cfg(read_cfg(chosen))

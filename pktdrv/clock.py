@@ -26,10 +26,6 @@ def ms_to_ticks(ms: float) -> int:
     return whole if whole == ticks else whole + 1
 
 
-def ticks_to_seconds(ticks: float) -> float:
-    return ticks * TICK_SECONDS
-
-
 class Clock(Protocol):
     """A source of ticks. `now()` never decreases."""
 

@@ -51,10 +51,6 @@ class DriverRegistry:
         with self._lock:
             self._vectors[vector] = (bytes(handler_bytes), None)
 
-    def uninstall(self, vector: int) -> None:
-        with self._lock:
-            self._vectors.pop(vector, None)
-
     def handler_bytes(self, vector: int) -> bytes:
         self._check_vector(vector)
         with self._lock:

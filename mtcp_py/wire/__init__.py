@@ -37,11 +37,3 @@ def ip_from_str(text: str) -> int:
 
 def ip_to_str(address: int) -> str:
     return socket.inet_ntoa(_IP.pack(address))
-
-
-def ip_to_bytes(address: int) -> bytes:
-    return _IP.pack(address)
-
-
-def mac_to_str(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)

@@ -3,8 +3,12 @@
     mtcp-dosrun [--link LINK] [--config FILE] [--int N] [-C DIR] [--env NAME=VALUE]...
                 [--clock real|virtual] [--cycles N] [--trace] PROGRAM [ARGS...]
 
+The configuration file is --config FILE, else the one MTCPCFG names, as for every mTCP program; its LINK
+and PACKETINT are used, and the DOS program sees it as C:\\MTCP.CFG (its MTCPCFG).
+
 The exit status is the program's DOS exit code; 125 when the CPU faulted or the machine could not run the
-program, 130 when Ctrl-C ended it, 2 for a usage or configuration error.
+program (a link that cannot open: not permitted, no such device), 130 when Ctrl-C ended it, 2 for a usage
+or configuration error (a link string wrong as written among them).
 """
 
 from __future__ import annotations
@@ -12,71 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..driver import PacketDriver
-from ..links import LinkError, open_link
-from ..registry import FIRST_VECTOR, LAST_VECTOR
+from ..links import LinkError, LinkSpecError, open_link, parse_link
+from ..mtcpcfg import ConfigError, MtcpCfg, cfg_path, parse_packet_int, read_cfg
 from .machine import FAULT_STATUS, Machine, MachineConfig, MachineError
+
+__all__ = ["CONFIG_DOS_PATH", "USAGE_STATUS", "ConfigError", "Extension", "error", "main", "parse_interrupt"]
 
 USAGE_STATUS = 2
 CONFIG_DOS_PATH = "C:\\MTCP.CFG"
-
-
-class ConfigError(Exception):
-    """A bad line in the mTCP configuration file; the message names file, line and key."""
-
-
-@dataclass
-class RunnerConfig:
-    """What mtcp-dosrun takes from an mTCP configuration file (other keys are mTCP's own)."""
-
-    link: str | None = None
-    packet_interrupt: int | None = None
-    keys: dict[str, str] = field(default_factory=dict)
-
-
-def parse_interrupt(text: str) -> int:
-    value = int(text, 0) if text.lower().startswith("0x") else int(text, 16)
-    if not FIRST_VECTOR <= value <= LAST_VECTOR:
-        raise ValueError(f"{text}: a packet driver interrupt is 0x60 to 0x80")
-    return value
-
-
-def read_config(path: Path) -> RunnerConfig:
-    """`KEY value` lines, `#` comments; LINK and PACKETINT are checked, other keys are kept as they are."""
-    try:
-        text = path.read_text(encoding="latin-1")
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-    config = RunnerConfig()
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        key, _, value = line.partition(" ")
-        key = key.upper()
-        value = value.strip()
-        if not key.replace("_", "").isalnum():
-            raise ConfigError(f"{path}:{number}: {key}: not a KEY value line")
-        if key == "LINK":
-            if not value:
-                raise ConfigError(f"{path}:{number}: LINK: needs a link such as tap:mtap0")
-            try:
-                from ..links import parse_link_spec
-
-                parse_link_spec(value)
-            except LinkError as exc:
-                raise ConfigError(f"{path}:{number}: LINK: {exc}") from None
-            config.link = value
-        elif key == "PACKETINT":
-            try:
-                config.packet_interrupt = parse_interrupt(value)
-            except ValueError as exc:
-                raise ConfigError(f"{path}:{number}: PACKETINT: {exc}") from None
-        config.keys[key] = value
-    return config
+parse_interrupt = parse_packet_int
+"""--int takes the interrupt as PACKETINT does: hexadecimal, 0x60 to 0x80."""
 
 
 class Extension:
@@ -98,7 +50,7 @@ def parse_arguments(argv: list[str], extension: Extension | None = None) -> argp
                                      description="Run a DOS packet-driver program on an emulated PC.")
     parser.add_argument("--link", help="link string (tap:mtap0, hub:lan, raw:eth0; ?pcap=FILE ...)")
     parser.add_argument("--config", type=Path, help="mTCP configuration file (LINK, PACKETINT; shown as "
-                        "C:\\MTCP.CFG)")
+                        "C:\\MTCP.CFG; default: $MTCPCFG)")
     parser.add_argument("--int", dest="interrupt", help="packet driver interrupt, 0x60-0x80 (default 0x60)")
     parser.add_argument("-C", dest="drive", type=Path, help="host folder for drive C: (default: the program's)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a DOS variable")
@@ -118,19 +70,26 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None, extension: Extension | None = None) -> int:
     options = parse_arguments(list(sys.argv[1:] if argv is None else argv), extension)
-    runner = RunnerConfig()
-    if options.config is not None:
+    config_path = cfg_path(options.config)
+    runner = MtcpCfg()
+    if config_path is not None:
         try:
-            runner = read_config(options.config)
+            runner = read_cfg(config_path)
         except ConfigError as exc:
             error(str(exc))
             return USAGE_STATUS
     link_spec = options.link or runner.link
     if not link_spec:
-        error("no link: give --link (e.g. --link tap:mtap0) or LINK in the --config file")
+        error("no link: give --link (e.g. --link tap:mtap0) or LINK in the configuration file (--config or "
+              "MTCPCFG)")
         return USAGE_STATUS
     try:
-        interrupt = parse_interrupt(options.interrupt) if options.interrupt else (runner.packet_interrupt or 0x60)
+        parse_link(link_spec)
+    except LinkSpecError as exc:
+        error(str(exc))
+        return USAGE_STATUS
+    try:
+        interrupt = parse_interrupt(options.interrupt) if options.interrupt else (runner.packet_int or 0x60)
     except ValueError as exc:
         error(f"--int {exc}")
         return USAGE_STATUS
@@ -139,9 +98,9 @@ def main(argv: list[str] | None = None, extension: Extension | None = None) -> i
         return USAGE_STATUS
     environment: list[tuple[str, str]] = [("PATH", "C:\\"), ("COMSPEC", "C:\\COMMAND.COM"), ("MTCPSLEEP", "1")]
     overlays: dict[str, Path] = {}
-    if options.config is not None:
+    if config_path is not None:
         environment.append(("MTCPCFG", CONFIG_DOS_PATH))
-        overlays[CONFIG_DOS_PATH] = options.config.resolve()
+        overlays[CONFIG_DOS_PATH] = Path(config_path).resolve()
     for item in options.env:
         name, sep, value = item.partition("=")
         if not sep or not name:
@@ -166,10 +125,14 @@ def run(options: argparse.Namespace, link_spec: str, interrupt: int, environment
         return FAULT_STATUS
     try:
         link = open_link(link_spec, clock=machine.clock)
-    except (LinkError, OSError) as exc:
+    except LinkSpecError as exc:  # checked in main already; kept for callers of run()
         error(str(exc))
         machine.shutdown()
         return USAGE_STATUS
+    except (LinkError, OSError) as exc:  # the link cannot open: the machine cannot run the program
+        error(str(exc))
+        machine.shutdown()
+        return FAULT_STATUS
     machine.attach_driver(PacketDriver(link, interrupt=interrupt))
     return machine.run()
 

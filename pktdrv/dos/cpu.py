@@ -110,10 +110,6 @@ class Cpu:
     def set_zero(self, on: bool) -> None:
         self.set_flag(ZERO, on)
 
-    def caller_flags(self) -> int:
-        """The flags the program had when it called (for services that read the carry it set)."""
-        return self._result_flags()
-
     def fail(self, code: int) -> None:
         """The DOS way to fail: AX = error code, CF set."""
         self.ax = code
@@ -153,12 +149,6 @@ class Cpu:
         write(x86.UC_X86_REG_EFLAGS, flags & ~(INTERRUPT | TRAP_FLAG))
         write(x86.UC_X86_REG_CS, segment)
         write(x86.UC_X86_REG_IP, offset)
-
-    def call_far(self, segment: int, offset: int, return_cs: int, return_ip: int) -> None:
-        self.push(return_cs)
-        self.push(return_ip)
-        self.cs = segment
-        self.ip = offset
 
 
 def _register_access(uc: Uc) -> tuple[Callable[[int], int], Callable[[int, int], None]]:

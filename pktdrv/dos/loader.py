@@ -49,10 +49,6 @@ class Program:
     relocations: tuple[tuple[int, int], ...] = ()
 
     @property
-    def is_exe(self) -> bool:
-        return self.header is not None
-
-    @property
     def image_paragraphs(self) -> int:
         return (len(self.image) + PARAGRAPH - 1) // PARAGRAPH
 

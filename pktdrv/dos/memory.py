@@ -79,9 +79,6 @@ class GuestMemory:
     def read_linear(self, address: int, length: int) -> bytes:
         return bytes(self.uc.mem_read(address, length))
 
-    def write_linear(self, address: int, data: bytes) -> None:
-        self.uc.mem_write(address, bytes(data))
-
     def word(self, segment: int, offset: int) -> int:
         value: int = struct.unpack("<H", self.read(segment, offset, 2))[0]
         return value

@@ -195,6 +195,46 @@ def test_config_file_link_packetint_and_errors(tmp_path: Path) -> None:
     assert result.returncode == 2 and b"no link" in result.stderr
 
 
+def test_mtcpcfg_names_the_config_file_when_config_is_not_given(tmp_path: Path) -> None:
+    """mtcp-dosrun honours MTCPCFG as every mTCP program does: LINK and PACKETINT come from the file it
+    names, and the DOS program sees that file as C:\\MTCP.CFG."""
+    program = assemble("stdio", tmp_path)
+    config = tmp_path / "HOME.CFG"
+    config.write_text("# from MTCPCFG\nLINK hub:mtcpcfg\nPACKETINT 61\nIPADDR 10.0.0.2\n")
+    result = run_cli([str(program)], env={"MTCPCFG": str(config)})
+    assert result.returncode == 0, result.stderr
+    config.write_text("IPADDR 10.0.0.2\nPACKETINT 0x20\n")
+    result = run_cli([str(program)], env={"MTCPCFG": str(config)})
+    assert result.returncode == 2
+    assert result.stderr.decode() == f"mtcp-dosrun: {config}:2: PACKETINT: 0x20: a packet driver interrupt is " \
+                                     "0x60 to 0x80\n"
+    # --config wins over MTCPCFG.
+    other = tmp_path / "OTHER.CFG"
+    other.write_text("LINK hub:other\n")
+    assert run_cli(["--config", str(other), str(program)], env={"MTCPCFG": str(config)}).returncode == 0
+    result = run_cli([str(program)], env={"MTCPCFG": str(tmp_path / "missing.cfg")})
+    assert result.returncode == 2 and b"missing.cfg: cannot read" in result.stderr
+
+
+def test_link_errors_in_words_and_a_link_that_cannot_open(tmp_path: Path) -> None:
+    program = assemble("stdio", tmp_path)
+    result = run_cli(["--link", "hub:x?drop=abc", str(program)])
+    assert result.returncode == 2
+    assert result.stderr.decode() == "mtcp-dosrun: link hub:x?drop=abc: drop=abc: not a number (a probability " \
+                                     "from 0 to 1)\n"
+    config = tmp_path / "MTCP.CFG"
+    config.write_text("LINK hub:x # my hub\n")
+    result = run_cli(["--config", str(config), str(program)])
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith(f"mtcp-dosrun: {config}:1: LINK: 'hub:x # my hub': one value expected")
+    # raw: on no such device (or, without root, not permitted): the machine cannot run the program.
+    result = run_cli(["--link", "raw:nosuch0", str(program)])
+    assert result.returncode == 125, result.stderr
+    err = result.stderr.decode()
+    assert err.startswith("mtcp-dosrun: raw:nosuch0: ") and "Traceback" not in err
+    assert "no such device" in err or "not permitted" in err
+
+
 def test_environment_and_psp(tmp_path: Path) -> None:
     program = assemble("stdio", tmp_path)
     machine = machine_for(program, ["a", "b"])

@@ -122,16 +122,6 @@ def test_mtcp_ping_unanswered_exits_non_zero(ns: NetNs, tmp_path: Path) -> None:
     assert "Replies received: 0" in out
 
 
-def test_mtcp_ping_bad_config_names_file_line_key(ns: NetNs, tmp_path: Path) -> None:
-    config = tmp_path / "bad.cfg"
-    config.write_text("LINK tap:mtap0\nIPADDR 10.0.2.300\n")
-    proc = ns.popen(sys.executable, "-m", "mtcp_py.apps.ping", "--config", str(config), KERNEL_IP,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 2
-    assert f"{config}:2: IPADDR:" in err
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_ends_mtcp_ping_cleanly_and_releases_tap(ns: NetNs, tmp_path: Path, signum: int) -> None:
     proc = mtcp_ping(ns, tmp_path, "-count", "1000", "-interval", "0.05", KERNEL_IP)

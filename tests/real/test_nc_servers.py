@@ -188,15 +188,6 @@ def test_no_route(ns: NetNs, config: Path) -> None:
     assert err.strip().splitlines()[-1] == "mtcp-nc: no route"
 
 
-def test_bad_config(ns: NetNs, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.cfg"
-    bad.write_text(f"LINK tap:mtap0\nIPADDR {STACK_IP}\nNETMASK 255.0.255.0\n")
-    proc = app(ns, bad, "nc", "-target", KERNEL_IP, "80", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 2
-    assert f"{bad}:3: NETMASK:" in err.decode()
-
-
 # -- mtcp-servers ----------------------------------------------------------------------------------------
 
 

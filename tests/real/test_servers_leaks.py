@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -122,26 +121,3 @@ def test_vanishing_and_idle_clients_do_not_block_others(ns: NetNs, config: Path)
         text = stop(proc)
     assert "connections served: echo 59, discard 4, chargen 45, daytime 1" in text
     assert "syn_refused" not in text
-
-
-@pytest.mark.parametrize("value", ["0", "-3", "x", "²"])
-def test_backlog_must_be_at_least_one(value: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "mtcp_py.apps.servers", "--link", "hub:x", "-backlog", value],
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert proc.stderr == f"mtcp-servers: -backlog {value}: the backlog is a whole number of connections, " \
-                          "at least 1\n"
-
-
-def test_backlog_one_is_taken(tmp_path: Path) -> None:
-    config = tmp_path / "mtcp.cfg"
-    config.write_text("LINK hub:backlog\nIPADDR 10.0.0.2\nNETMASK 255.255.255.0\n")
-    proc = subprocess.Popen([sys.executable, "-m", "mtcp_py.apps.servers", "--config", str(config), "-backlog", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for_line(proc, "mtcp-servers:")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err

@@ -36,7 +36,7 @@ def counters_table(stacks: dict[str, Stack]) -> Table:
             ("driver", "packets_lost"), ("arp", "requests_sent"), ("arp", "replies_sent"),
             ("ip", "received"), ("ip", "sent"), ("icmp", "echo_requests_sent"), ("icmp", "echo_replies_sent"),
             ("buffers", "low_free")]
-    if all(s.tcp is not None for s in stacks.values()):
+    if all(s.tcp_layer is not None for s in stacks.values()):
         rows += [("tcp", name) for name in ("segments_received", "segments_sent", "retransmits")]
     tables = {name: s.counters() for name, s in stacks.items()}
     for layer, key in rows:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         session.close()
         replies = len(session.rtts)
         ok = replies == args.count
-        if stack_a.tcp is not None and args.bytes:
+        if stack_a.tcp_layer is not None and args.bytes:
             from .demo_tcp import transfer
 
             ok = transfer(console, stack_a, stack_b, B_IP, args.bytes) and ok

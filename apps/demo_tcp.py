@@ -9,6 +9,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from mtcp_py.runtime import turn
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpSocket
 from mtcp_py.wire import ip_from_str
@@ -34,7 +35,7 @@ def transfer(console: Console, sender: Stack, receiver: Stack, receiver_ip: str,
         task = progress.add_task("transfer", total=size)
         while time.monotonic() - start < 120:
             for stack in stacks:
-                stack.poll()
+                turn(stack)
             if server is None:
                 server = listener.accept()
             if client.error or (server is not None and server.error):
@@ -53,7 +54,7 @@ def transfer(console: Console, sender: Stack, receiver: Stack, receiver_ip: str,
                     break
     listener.close()
     for stack in stacks:
-        stack.poll()
+        turn(stack)
     ok = received == size and digest.hexdigest() == expected
     elapsed = time.monotonic() - start
     verdict = "[green]sha256 equal[/]" if ok else f"[red]failed: {client.error or 'incomplete'}[/]"

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from mtcp_py.runtime import turn, wait_for_work
 from mtcp_py.stack import Stack, StackConfig
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
@@ -35,15 +36,15 @@ class PythonPeer(threading.Thread):
     def run(self) -> None:
         stack, servers = self.stack, self.servers
         while not self.stopping.is_set():
-            stack.poll()
+            turn(stack)
             servers.turn()
-            stack.wait(0.002)
+            wait_for_work(stack, 0.002, stack.next_deadline())
 
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=10)
         self.servers.stop()
-        self.stack.poll()
+        turn(self.stack)
         self.stack.end_stack()
 
 

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
+import select
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from mtcp_py.config import MtcpConfig
-from mtcp_py.runtime import run_until, wait_for_work
+from mtcp_py.runtime import run_until, turn, wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpSocket
 from mtcp_py.wire import ip_from_str
@@ -48,6 +47,8 @@ from .common import (
     fail,
     load,
     make_parser,
+    port_number,
+    seconds,
     stderr_console,
     terminate_as_interrupt,
 )
@@ -55,8 +56,7 @@ from .textmode import CrlfToNewline, cut_at_ctrl_z, newline_to_crlf
 
 PROG = "mtcp-nc"
 READ_SIZE = 65_536
-STDIN_QUEUE = 4
-"""Chunks read ahead from stdin: with READ_SIZE, the most memory input ever takes."""
+"""The most read from stdin at once; one chunk waits at most (constant memory)."""
 CONNECT_TIMEOUT = 10.0
 LINGER_TIMEOUT = 30.0
 """How long we wait, after leaving the main loop, for the peer to acknowledge what we sent."""
@@ -80,34 +80,35 @@ class Options:
 
 
 class StdinReader:
-    """Reads stdin on a thread of its own into a short queue, waking the main line for each chunk."""
+    """Reads stdin on the main line, when select says it is readable: the loop waits on stdin and the
+    link together (runtime.wait_for_work), so no thread and no queue are needed."""
 
-    def __init__(self, stack: Stack, fd: int = 0) -> None:
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=STDIN_QUEUE)
-        self.stack = stack
+    def __init__(self, fd: int = 0) -> None:
         self.fd = fd
         self.error: str | None = None
-        self.thread = threading.Thread(target=self._run, name="stdin", daemon=True)
-        self.thread.start()
+        self.done = False
 
-    def _run(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.fd, READ_SIZE)
-            except OSError as exc:
-                self.error = exc.strerror
-                chunk = b""
-            self.queue.put(chunk or None)
-            self.stack.wake()
-            if not chunk:
-                return
+    def watch(self) -> list[int]:
+        """The descriptors the loop should wake for."""
+        return [] if self.done else [self.fd]
 
     def get(self) -> bytes | None | bool:
         """A chunk, None at end of input, or False when nothing is ready yet."""
+        if self.done:
+            return None
         try:
-            return self.queue.get_nowait()
-        except queue.Empty:
+            if not select.select([self.fd], [], [], 0)[0]:
+                return False
+            chunk = os.read(self.fd, READ_SIZE)
+        except BlockingIOError:
             return False
+        except (OSError, ValueError) as exc:
+            self.error = getattr(exc, "strerror", None) or str(exc)
+            chunk = b""
+        if not chunk:
+            self.done = True
+            return None
+        return chunk
 
 
 class Progress:
@@ -142,7 +143,10 @@ def establish(stack: Stack, args: object) -> TcpSocket:
     if target:
         host, port = target
         remote = ip_from_str(host)
-        sock = stack.tcp.connect(remote, port, getattr(args, "srcport", 0) or 0, now=stack.clock.now())
+        try:
+            sock = stack.tcp.connect(remote, port, getattr(args, "srcport", 0) or 0, now=stack.clock.now())
+        except TcpError as exc:  # no route (no GATEWAY for an address off the link), no free socket
+            raise NcFailure(exc.reason) from None
         print(f"{PROG}: connecting to {host}:{port}", file=sys.stderr)
         run_until(stack, lambda: sock.is_connected or sock.error is not None or sock.is_closed, CONNECT_TIMEOUT)
         if sock.error is not None:
@@ -153,7 +157,10 @@ def establish(stack: Stack, args: object) -> TcpSocket:
         print(f"{PROG}: connected", file=sys.stderr)
         return sock
     port = args.listen  # type: ignore[attr-defined]
-    listener = stack.tcp.listen(port, backlog=1)
+    try:
+        listener = stack.tcp.listen(port, backlog=1)
+    except TcpError as exc:
+        raise NcFailure(exc.reason) from None
     print(f"{PROG}: waiting for a connection on port {port}", file=sys.stderr)
     try:
         accepted: list[TcpSocket] = []
@@ -177,7 +184,7 @@ def establish(stack: Stack, args: object) -> TcpSocket:
 def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progress: Progress) -> None:
     """The main loop: network to stdout, stdin to network, until one of mTCP NC's ends comes.
     When stdin's end closes our side, `progress.received_at_close` records how much had come by then."""
-    reader = None if opts.no_stdin else StdinReader(stack)
+    reader = None if opts.no_stdin else StdinReader()
     incoming = CrlfToNewline() if opts.telnet_nl else None
     interactive_out = out.isatty()
     echo = opts.echo and os.isatty(0)
@@ -185,7 +192,7 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
     stdin_done = False
     stdin_closed_at: float | None = None
     while True:
-        stack.poll()
+        turn(stack)
         # Network to stdout first, as mTCP does.
         while data := sock.recv(READ_SIZE):
             progress.received += len(data)
@@ -233,7 +240,9 @@ def converse(stack: Stack, sock: TcpSocket, opts: Options, out: BinaryIO, progre
                 print(f"\n{PROG}: EOF on stdin, our side closed", file=sys.stderr)
             continue
         progress.update()
-        wait_for_work(stack, 0.05 if not pending else 0.01, stack.next_deadline())
+        want_input = reader is not None and not pending and not stdin_done
+        wait_for_work(stack, 0.05 if not pending else 0.01, stack.next_deadline(),
+                      reader.watch() if reader is not None and want_input else ())
     if incoming:
         out.write(incoming.flush())
     out.flush()
@@ -277,19 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(PROG, "mTCP netcat: stdin and stdout over one TCP connection.")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("-target", "--target", nargs=2, metavar=("HOST", "PORT"), help="connect to HOST PORT")
-    mode.add_argument("-listen", "--listen", type=int, metavar="PORT", help="wait for one connection on PORT")
+    mode.add_argument("-listen", "--listen", metavar="PORT", help="wait for one connection on PORT")
     parser.add_argument("-verbose", "--verbose", action="store_true", help="print extra status messages")
     text = parser.add_mutually_exclusive_group()
     text.add_argument("-bin", "--bin", action="store_true", help="treat stdin and stdout as binary")
     text.add_argument("-telnet_nl", "--telnet-nl", "--telnet_nl", dest="telnet_nl", action="store_true",
                       help="send and receive newline as CR/LF")
     parser.add_argument("-echo", "--echo", action="store_true", help="local echo of what you type")
-    parser.add_argument("-w", "--wait", dest="wait", type=float, default=0.0, metavar="SECS",
+    parser.add_argument("-w", "--wait", dest="wait", default="0", metavar="SECS",
                         help="wait this long for network traffic after stdin closes")
     parser.add_argument("-nocorc", "--nocorc", action="store_true", help="do not close on remote close")
     parser.add_argument("-d", "--no-stdin", dest="no_stdin", action="store_true",
                         help="do not read stdin: our side closes only after the peer closes")
-    parser.add_argument("-srcport", "--srcport", type=int, default=0, metavar="N", help="local port to connect from")
+    parser.add_argument("-srcport", "--srcport", metavar="N", help="local port to connect from")
     args = parser.parse_args(argv)
     if args.target:
         host, port_text = args.target
@@ -298,17 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             fail(PROG, f"{host}: not a dotted IPv4 address (host names need the DNS resolver, not yet here)",
                  EXIT_USAGE)
-        if not port_text.isdecimal() or not 0 < int(port_text) < 65536:
-            fail(PROG, f"{port_text}: a port is a number from 1 to 65535", EXIT_USAGE)
-        args.target = (host, int(port_text))
-        if args.srcport and not 0 < args.srcport < 65536:
-            fail(PROG, "-srcport: a port is a number from 1 to 65535", EXIT_USAGE)
-    elif not 0 < args.listen < 65536:
-        fail(PROG, "-listen: a port is a number from 1 to 65535", EXIT_USAGE)
-    elif args.srcport:
-        fail(PROG, "-srcport is not valid with -listen", EXIT_USAGE)
-    if args.wait < 0:
-        fail(PROG, "-w: seconds cannot be negative", EXIT_USAGE)
+        args.target = (host, port_number(PROG, "-target PORT", port_text))
+        args.srcport = port_number(PROG, "-srcport", args.srcport) if args.srcport is not None else 0
+    else:
+        args.listen = port_number(PROG, "-listen", args.listen)
+        if args.srcport is not None:
+            fail(PROG, "-srcport is not valid with -listen", EXIT_USAGE)
+    args.wait = seconds(PROG, "-w", args.wait)
     opts = Options(args.bin, args.telnet_nl, args.echo, args.wait, not args.nocorc, args.verbose, args.no_stdin)
     config = load(PROG, args.config)
     out = sys.stdout.buffer

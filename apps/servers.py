@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from mtcp_py.runtime import wait_for_work
+from mtcp_py.runtime import turn, wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpListener, TcpSocket
 
@@ -157,13 +157,13 @@ class Servers:
 def parse_port(text: str, service: str) -> int | None:
     if text.lower() == "off":
         return None
-    if not text.isdecimal() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdecimal()) or not 0 < int(text) < 65536:
         fail(PROG, f"-{service} {text}: a port is a number from 1 to 65535, or off", EXIT_USAGE)
     return int(text)
 
 
 def parse_backlog(text: str) -> int:
-    if not text.isdecimal() or int(text) < 1:
+    if not (text.isascii() and text.isdecimal()) or int(text) < 1:
         fail(PROG, f"-backlog {text}: the backlog is a whole number of connections, at least 1", EXIT_USAGE)
     return int(text)
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 listing = ", ".join(f"{s} {p}" for s, p in ports.items())
                 print(f"{PROG}: {stack.describe()}: {listing}", file=sys.stderr, flush=True)
                 while True:
-                    stack.poll()
+                    turn(stack)
                     servers.turn()
                     if want_stats[0]:
                         want_stats[0] = False
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{PROG}: stopping", file=sys.stderr)
             finally:
                 servers.stop()
-                stack.poll()
+                turn(stack)
                 if args.stats:
                     console.print(stats_table(stack))
                     served = ", ".join(f"{s} {n}" for s, n in servers.served.items())

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtcp_py.checksum import checksum  # noqa: E402
+from mtcp_py.runtime import turn  # noqa: E402
 from mtcp_py.stack import Stack, StackConfig  # noqa: E402
 from mtcp_py.wire import ip_from_str  # noqa: E402
 from pktdrv import MonotonicTicks, VirtualClock, open_link  # noqa: E402
@@ -42,13 +43,13 @@ def bench_hub_echo(count: int = 20_000) -> float:
     payload = bytes(56)
     a.icmp.send_echo(target, 1, 0, payload, 0)
     for _ in range(3):
-        a.poll(), b.poll()
+        turn(a), turn(b)
     got[0] = 0
     start = time.perf_counter()
     for seq in range(count):
         a.icmp.send_echo(target, 1, seq & 0xFFFF, payload, 0)
-        b.poll()
-        a.poll()
+        turn(b)
+        turn(a)
     elapsed = time.perf_counter() - start
     assert got[0] == count, got
     a.end_stack()

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_tcp import _NS, connect, receive, send, start_stack  # noqa: E402
 
-from mtcp_py.runtime import run_until  # noqa: E402
+from mtcp_py.runtime import run_until, turn  # noqa: E402
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, private_netns  # noqa: E402
 from tests.real.kernel_peer import chunk_stream  # noqa: E402
 from tests.real.test_tcp_loss import add_loss  # noqa: E402
@@ -168,7 +168,7 @@ def flood_during_transfer(count: int, rate: float) -> dict[str, float]:
         run_until(stack, step, 300)
         out = flood.communicate(timeout=30)[0].split()
         sock.abort()
-        stack.poll()
+        turn(stack)
         peer.kill()
         peer.wait()
         counters = stack.counters()

@@ -3,13 +3,13 @@
 The packet driver's two upcalls are the pool's two halves: the first pops a free buffer (or refuses, and
 the driver drops and counts the frame), the second puts the filled buffer on the ring. The stack takes
 frames off the ring one at a time, in arrival order, and returns each buffer as soon as a protocol has
-copied what it needs. The free list is the only thing locked between the receive thread (the "interrupt")
-and the stack; the ring is a deque whose append and popleft are each atomic.
+copied what it needs. Both halves run on the program's one line (the link is drained there, as mTCP's
+packet driver interrupt runs between the main loop's turns), so nothing is locked, and the one buffer
+lent between the two upcalls can never be taken by another frame.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,13 +35,10 @@ class PacketPool:
         self.buffers = [bytearray(size) for _ in range(count)]
         self.views = [memoryview(b) for b in self.buffers]
         self._free: list[int] = list(range(count - 1, -1, -1))
-        self._lock = threading.Lock()
         self._ring: deque[tuple[int, int]] = deque()
         self._lending = -1
         self._lending_len = 0
         self.receiving = False
-        self.arrived = threading.Event()
-        """Set whenever a frame lands on the ring; the main line may wait on it."""
         self.counters = PoolCounters(low_free=count)
 
     # -- gate (mTCP's Buffer_startReceiving / Buffer_stopReceiving) ---------------------------------------
@@ -52,7 +49,7 @@ class PacketPool:
     def stop_receiving(self) -> None:
         self.receiving = False
 
-    # -- the driver's side: both calls run on the receive thread ------------------------------------------
+    # -- the driver's side: the two upcalls ---------------------------------------------------------------
 
     def receiver(self, handle: int, flag: int, arg: object) -> memoryview | None:
         """The packet driver upcall: (handle, 0, length) -> buffer or None; (handle, 1, buffer)."""
@@ -64,12 +61,11 @@ class PacketPool:
             if length > self.size:
                 self.counters.dropped_too_long += 1
                 return None
-            with self._lock:
-                if not self._free:
-                    self.counters.dropped_pool_empty += 1
-                    return None
-                index = self._free.pop()
-                free = len(self._free)
+            if not self._free:
+                self.counters.dropped_pool_empty += 1
+                return None
+            index = self._free.pop()
+            free = len(self._free)
             if free < self.counters.low_free:
                 self.counters.low_free = free
             self._lending = index
@@ -80,8 +76,6 @@ class PacketPool:
             self._lending = -1
             self._ring.append((index, self._lending_len))
             self.counters.frames_received += 1
-            if not self.arrived.is_set():  # set() takes a lock and notifies: only when someone may wait
-                self.arrived.set()
         return None
 
     # -- the stack's side ------------------------------------------------------------------------------------
@@ -95,8 +89,7 @@ class PacketPool:
 
     def release(self, index: int) -> None:
         """Give a buffer back; it is the next one the driver gets (most recently freed first)."""
-        with self._lock:
-            self._free.append(index)
+        self._free.append(index)
 
     @property
     def pending(self) -> int:

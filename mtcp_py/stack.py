@@ -5,8 +5,11 @@ type, start the timers, bring up ARP, IP, ICMP (and the layers above), then open
 Any failure part way undoes what was done; end_stack stops receiving first, releases the handle, tears
 down in reverse order, and may be called any number of times.
 
-The main line is mTCP's polling loop with time passed in: `poll()` is PACKET_PROCESS_MULT followed by
-driving ARP, IP reassembly and TCP timers; `next_deadline()` says when it next has work.
+The main line is mTCP's polling loop with time passed in: `poll(now)` drains the link (up to a budget of
+frames, each through the packet driver's two upcalls into the pool's ring), then is PACKET_PROCESS_MULT
+followed by driving ARP, IP reassembly and TCP timers; `next_deadline()` says when it next has work.
+The stack reads no clock: `now` (ticks) is always given, by the edge that owns the clock and the waiting
+(`mtcp_py.runtime`). `clock` is kept only for that edge to find.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from .arp import ArpConfig, ArpLayer
 from .buffers import PacketPool
 from .icmp import IcmpLayer
 from .ip import IpConfig, IpLayer
+from .tcp import TcpConfig, TcpLayer
 from .wire import WireError, ethernet, ip_to_str
 from .wire.ethernet import ethertype
+
+POLL_BUDGET = 32
+"""Frames one poll drains from the link before timers, acknowledgements and the application get a turn."""
 
 
 class StackError(Exception):
@@ -55,8 +62,8 @@ class StackConfig:
     arp: ArpConfig = field(default_factory=ArpConfig)
     announce: bool = True
     """Send a gratuitous ARP at start."""
-    tcp: Any = None
-    """TCP settings (mtcp_py.tcp.TcpConfig), or None for the defaults."""
+    tcp: TcpConfig | None = None
+    """TCP settings, or None for the defaults."""
     tcp_enabled: bool = True
 
     @classmethod
@@ -94,10 +101,13 @@ class Stack:
         self.arp: ArpLayer
         self.ip: IpLayer
         self.icmp: IcmpLayer
-        self.tcp: Any = None
+        self.tcp_layer: TcpLayer | None = None
+        """TCP, when the configuration enables it (`tcp` is the same, or an error saying it is off)."""
         self.layers: list[TimedLayer] = []
         self.started = False
         self._ended = False
+        self.now = 0
+        """The last tick this stack was given."""
 
     # -- start and stop ------------------------------------------------------------------------------------
 
@@ -131,12 +141,15 @@ class Stack:
             self.arp.announce()
 
     def _init_tcp(self) -> None:
-        try:
-            from .tcp import TcpLayer
-        except ImportError:
-            return
-        self.tcp = TcpLayer(self.ip, self.config.tcp, rx_frames=self.config.packet_buffers)
-        self.layers.append(self.tcp)
+        self.tcp_layer = TcpLayer(self.ip, self.config.tcp, rx_frames=self.config.packet_buffers)
+        self.layers.append(self.tcp_layer)
+
+    @property
+    def tcp(self) -> TcpLayer:
+        """The TCP layer; StackError when this stack runs without TCP (StackConfig.tcp_enabled)."""
+        if self.tcp_layer is None:
+            raise StackError("TCP is not enabled on this stack")
+        return self.tcp_layer
 
     def end_stack(self) -> None:
         """Stop receiving, release the driver, tear down. Harmless to call again."""
@@ -144,7 +157,7 @@ class Stack:
             return
         self._ended = True
         self.pool.stop_receiving()
-        now = self.clock.now()
+        now = self.now
         for layer in reversed(self.layers):
             try:
                 layer.close(now)
@@ -183,15 +196,13 @@ class Stack:
         self.eth.sent += 1
         return True
 
-    def process_single(self, now: int | None = None) -> bool:
+    def process_single(self, now: int) -> bool:
         """Take one frame off the ring and dispatch it (mTCP's PACKET_PROCESS_SINGLE). False: none waiting."""
         pool = self.pool
         item = pool.take()
         if item is None:
             return False
         index, length = item
-        if now is None:
-            now = self.clock.now()
         frame = pool.views[index][:length]
         self.eth.frames += 1
         try:
@@ -220,26 +231,41 @@ class Stack:
         self.internal_errors += 1
         self.last_internal_error = traceback.format_exc(limit=4)
 
-    def process_all(self, max_frames: int | None = None, now: int | None = None) -> int:
+    def process_all(self, now: int, max_frames: int | None = None) -> int:
         """Dispatch up to `max_frames` waiting frames (all of them if None); returns how many."""
         done = 0
-        if now is None:
-            now = self.clock.now()
         while max_frames is None or done < max_frames:
             if not self.process_single(now):
                 break
             done += 1
         return done
 
-    def poll(self, max_frames: int | None = None) -> int:
-        """One turn of the main loop: frames, then ARP, IP and the layers above, at the clock's `now`."""
-        now = self.clock.now()
-        if self.tcp is not None:
-            self.tcp.set_fine_time(self.clock.seconds())
-        self.driver.poll(now)
-        done = self.process_all(max_frames, now)
+    def poll(self, now: int, budget: int = POLL_BUDGET) -> int:
+        """One turn of the main loop at tick `now`: drain up to `budget` frames from the link and dispatch
+        them, then ARP, IP and the layers above. Returns how many frames were handled."""
+        if now > self.now:
+            self.now = now
+        now = self.now
+        driver = self.driver
+        driver.poll(now)
+        handled = self.process_all(now)  # what arrived inline (a hub) or was released by a wrapper
+        read = 0
+        while read < budget:
+            # Drain in batches the pool can hold, dispatching each before reading more: mTCP's 40 buffers
+            # are enough for any burst because the ring is emptied between reads.
+            got = driver.drain(min(budget - read, self.pool.free))
+            handled += self.process_all(now)
+            if not got:
+                break
+            read += got
         self.drive(now)
-        return done
+        return handled
+
+    def set_fine_time(self, seconds: float) -> None:
+        """The edge's clock to the microsecond, for what needs finer than a tick (TCP's initial sequence
+        numbers); given by the edge with each poll, never read here."""
+        if self.tcp_layer is not None:
+            self.tcp_layer.set_fine_time(seconds)
 
     def drive(self, now: int) -> None:
         self.arp.drive(now)
@@ -250,24 +276,15 @@ class Stack:
     def next_deadline(self) -> int | None:
         """The tick at which poll() next has timer work, or None; frames waiting mean now."""
         if self.pool.pending:
-            return self.clock.now()
+            return self.now
         deadlines = [d for d in (self.arp.next_deadline(), self.ip.next_deadline(), self.driver.next_deadline())
                      if d is not None]
         deadlines.extend(d for layer in self.layers if (d := layer.next_deadline()) is not None)
         return min(deadlines) if deadlines else None
 
-    def wait(self, timeout: float) -> bool:
-        """Block up to `timeout` seconds for a frame (real links); True if one is waiting."""
-        if self.pool.pending:
-            return True
-        self.pool.arrived.clear()
-        if self.pool.pending:
-            return True
-        return self.pool.arrived.wait(timeout)
-
-    def wake(self) -> None:
-        """Make a `wait()` in progress return now (another thread has work for the main line)."""
-        self.pool.arrived.set()
+    def fileno(self) -> int | None:
+        """The link's descriptor (readable when frames wait), for the edge's select; None for inline links."""
+        return self.driver.fileno()
 
     # -- observability -------------------------------------------------------------------------------------
 
@@ -284,8 +301,8 @@ class Stack:
             table["ip"] = asdict(self.ip.counters)
             table["reassembly"] = asdict(self.ip.reassembler.counters)
             table["icmp"] = asdict(self.icmp.counters)
-            if self.tcp is not None and hasattr(self.tcp, "counters"):
-                table["tcp"] = asdict(self.tcp.counters)
+            if self.tcp_layer is not None:
+                table["tcp"] = asdict(self.tcp_layer.counters)
         table["drops"] = dict(self.drops)
         table["stack"] = {"internal_errors": self.internal_errors}
         return table

@@ -414,5 +414,13 @@ class PacketDriver:
         """Let the link release frames it holds until tick `now` (delay and rate wrappers)."""
         self.link.poll(now)
 
+    def drain(self, max_frames: int) -> int:
+        """Read up to `max_frames` waiting frames from the link, each through the two upcalls, on this line."""
+        return self.link.drain(max_frames)
+
+    def fileno(self) -> int | None:
+        """The link's descriptor, readable when frames wait, for the program's select loop."""
+        return self.link.fileno()
+
     def next_deadline(self) -> int | None:
         return self.link.next_deadline()

@@ -2,7 +2,7 @@
 
 How it fits together
 --------------------
-`Stack` makes a `TcpLayer` (``stack.tcp``) at start. Every turn of the poll loop (``stack.poll()``, or
+`Stack` makes a `TcpLayer` (``stack.tcp``) at start. Every turn of the poll loop (``stack.poll(now)``, or
 ``runtime.run_until``) hands it the frames that arrived, then calls ``drive(now)``: timers, queued data
 and owed acknowledgements go out then, in a batch. Nothing in TCP reads a clock or waits.
 

@@ -29,8 +29,8 @@ class WaitTimeout(TcpError):
 
 
 def _layer(stack: Stack) -> TcpLayer:
-    tcp = stack.tcp
-    if not isinstance(tcp, TcpLayer):
+    tcp = stack.tcp_layer
+    if tcp is None:
         raise TcpError("TCP is not enabled on this stack")
     return tcp
 

@@ -57,8 +57,9 @@ class TcpConfig:
     """The largest segment payload a transmit buffer holds (clipped to the MTU less 40)."""
     receive_window: int | None = None
     """The most a socket advertises. None: receive_buffer when that is set (the window is then the queue's
-    free space, as in mTCP), else three quarters of the stack's receive buffers' worth of segments, so a
-    full window never overruns the driver's pool."""
+    free space, as in mTCP), else 256 KiB or three quarters of the stack's receive buffers' worth of
+    segments, whichever is more. The link is drained on the main line, so a burst larger than the pool
+    waits in the device's queue rather than overrunning the pool."""
     receive_buffer: int | None = None
     """Bytes in each socket's receive queue. None: twice the window, so data the application has not read
     yet does not close the window: it stays open, and no window update has to get through (under loss,
@@ -84,7 +85,7 @@ class TcpConfig:
     persist_max_ticks: int = 1092
     nagle: bool = True
     """Hold back a small segment while data is unacknowledged (RFC 896); sockets can turn it off."""
-    out_of_order_ranges: int = 8
+    out_of_order_ranges: int = 32
     """Separate holes the receive queue remembers beyond the next expected byte."""
     backlog_max: int = 16
     syn_cookies: bool = True

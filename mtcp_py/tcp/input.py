@@ -184,6 +184,7 @@ class SegmentInput(Tcb):
             return False
         self.probes_unanswered = 0
         window = seg.window << self.snd_shift
+        delivered = 0
         if acked > 0:
             self.snd_una = ack
             if self.timing_seq is not None and seq_ge(ack, self.timing_seq):
@@ -191,13 +192,19 @@ class SegmentInput(Tcb):
                 self.timing_seq = None
             self.rtt.reset_backoff()
             self.retries = 0
-            self.on_new_ack(ack, now)
+            delivered = self.on_new_ack(ack, now)
             self.retransmit_at = None if ack == self.snd_nxt else now + self.rtt.timeout()
         # SACK blocks are read against the new SND.UNA: what they cover above it has arrived.
-        sacked_new = self.take_sack(seg.sack, now) if seg.sack else False
+        sacked_new = self.take_sack(seg.sack, now) if seg.sack else 0
+        delivered += sacked_new
         if acked == 0 and self.sent and not seg.payload and not seg.flags & FIN \
                 and (window == self.snd_wnd or sacked_new):
-            self.on_duplicate_ack(now)
+            delivered += self.on_duplicate_ack(now)
+        if self.fast_recovery:
+            self.reduce_window(delivered)
+        if delivered:
+            self.probes_sent = 0
+            self.arm_probe(now)
         if acked >= 0 and (seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack))):
             # Only an ACK within SND.UNA..SND.NXT may move the window (RFC 9293 3.10.7.4).
             self.snd_wnd = window

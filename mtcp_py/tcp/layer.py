@@ -29,6 +29,8 @@ from .txbuf import TxBuffer, TxPool
 ISN_TICK_STEP = 13_733
 """RFC 6528's clock runs at 4 microseconds; one 55 ms tick is about 13,733 of its steps."""
 ISN_STEPS_PER_SECOND = 250_000
+DEFAULT_WINDOW = 256 * 1024
+"""The receive window at least: under loss, a sender with a small window stalls on every hole."""
 _TUPLE = struct.Struct("!IHIH")
 _PORTS = struct.Struct("!HHI")
 
@@ -89,7 +91,9 @@ class TcpLayer:
         self.counters = TcpCounters()
         self.local_ip = ip.address
         self.mss = max(1, min(cfg.mss, ip.mtu - 40))
-        pool_window = max(rx_frames * 3 // 4, 2) * self.mss
+        # Links are drained on the main line, so a burst beyond the pool waits in the device's queue (or the
+        # hub's) instead of overrunning the pool: the window may be larger than the pool's frames.
+        pool_window = max(max(rx_frames * 3 // 4, 2) * self.mss, DEFAULT_WINDOW)
         self.receive_window = cfg.receive_window or cfg.receive_buffer or pool_window
         self.receive_buffer = cfg.receive_buffer or 2 * self.receive_window
         self.pool = TxPool(cfg.tx_buffers, self.mss)

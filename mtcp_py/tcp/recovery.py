@@ -19,6 +19,9 @@ from .tcb import Tcb
 
 DUP_THRESH = 3
 """Duplicate ACKs, or segments SACKed above a hole, that declare it lost (RFC 5681 3.2, RFC 6675 IsLost)."""
+MAX_PROBES = 2
+"""Loss probes without an answer before the RTO is left to act (RFC 8985 sends one; a second, at twice
+the timeout, is cheap next to an RTO on a lossy LAN whose receiver acknowledges a burst only once)."""
 
 
 def initial_window(mss: int, configured: int | None) -> int:
@@ -43,42 +46,53 @@ class LossRecovery(Tcb):
 
     def arm_probe(self, now: int) -> None:
         """Start the probe timer for what is in flight: two round trips and at least a tick (the initial RTO
-        before any sample); with one segment out, plus the peer's delayed ACK (about 200 ms, as Linux
-        assumes). A probe due no sooner than the RTO is left to the RTO."""
-        if self.probe_pending or self.fast_recovery or self.lost_out or not self.sent:
+        before any sample), doubled for a second probe; with one segment out, plus the peer's delayed ACK
+        (about 200 ms, as Linux assumes). A probe due no sooner than the RTO is left to the RTO."""
+        if self.probes_sent >= MAX_PROBES or not self.sent:
             self.probe_at = None
             return
         srtt = self.rtt.srtt
-        pto = int(2 * srtt) + 1 if srtt is not None else self.owner.config.rto_initial_ticks
+        pto = (int(2 * srtt) + 1 if srtt is not None else self.owner.config.rto_initial_ticks) << self.probes_sent
         if len(self.sent) == 1:
             pto += 4
         at = now + pto
         self.probe_at = at if self.retransmit_at is None or at < self.retransmit_at else None
 
     def send_probe(self, now: int) -> None:
-        """The probe: a new segment if the peer's window takes one, else the last one again."""
+        """The probe: a new segment if the peer's window takes one, else the last one again. In recovery,
+        a retransmission that drew no answer is taken as lost again and sent once more."""
         self.probe_at = None
-        if self.fast_recovery or self.lost_out or not self.sent:
+        if not self.sent:
             return
         c = self.owner.counters
         c.loss_probes += 1
-        self.probe_pending = True
+        self.probes_sent += 1
+        if self.fast_recovery or self.lost_out:
+            for buf in self.sent:
+                if buf.rexmit and not buf.sacked:
+                    buf.rexmit = False
+                    self.retrans_out -= 1
+                    break
+            if self.lost_out > self.retrans_out:
+                self.send_lost(now, force=True)
+            self.arm_probe(now)
+            return
         if self.outgoing and self.snd_wnd - seq_diff(self.snd_nxt, self.snd_una) >= min(self.outgoing[0].length,
                                                                                          self.snd_mss):
             self.send_new(now)  # the probe is not held back by the congestion window (RFC 8985 7.3)
-            return
-        last = self.sent[-1]
-        if last.sacked:
-            return
-        c.retransmits += 1
-        self.timing_seq = None
-        last.xmit_order = self.xmit_count = self.xmit_count + 1
-        self.owner.send_buffer(self, last, ACK | PSH, now)
+        elif not self.sent[-1].sacked:
+            last = self.sent[-1]
+            c.retransmits += 1
+            self.timing_seq = None
+            last.xmit_order = self.xmit_count = self.xmit_count + 1
+            self.owner.send_buffer(self, last, ACK | PSH, now)
+        self.arm_probe(now)
 
     # -- acknowledgements ------------------------------------------------------------------------------------
 
-    def on_new_ack(self, ack: int, now: int) -> None:
-        """SND.UNA moved to `ack`: free what it covers, grow the window, and leave or continue recovery."""
+    def on_new_ack(self, ack: int, now: int) -> int:
+        """SND.UNA moved to `ack`: free what it covers, grow the window, and leave or continue recovery.
+        Returns how many segments it freed."""
         sent = self.sent
         pool = self.owner.pool
         freed = 0
@@ -106,7 +120,7 @@ class LossRecovery(Tcb):
             was_fast = self.fast_recovery
             self._end_recovery()
             if was_fast:
-                return  # the window is ssthresh now; it grows from the next ACK on
+                return freed  # the window is ssthresh now; it grows from the next ACK on
         elif self.fast_recovery:
             # A partial ACK (RFC 6582 3.2): the next hole is lost too; send it at once.
             head = sent[0] if sent else None
@@ -115,11 +129,10 @@ class LossRecovery(Tcb):
                     head.lost = True
                     self.lost_out += 1
                 self.send_lost(now, force=True)
-            return
+            return freed
         if freed:
             self._grow(freed)
-        self.probe_pending = False
-        self.arm_probe(now)
+        return freed
 
     def _grow(self, acked: int) -> None:
         limit = self.owner.config.tx_buffers_per_socket
@@ -131,31 +144,34 @@ class LossRecovery(Tcb):
                 self.cwnd_count -= self.cwnd
                 self.cwnd = min(self.cwnd + 1, limit)
 
-    def on_duplicate_ack(self, now: int) -> None:
-        """An ACK that took nothing new (RFC 5681's definition): three of them start fast recovery."""
+    def on_duplicate_ack(self, now: int) -> int:
+        """An ACK that took nothing new (RFC 5681's definition): three of them start fast recovery.
+        Returns the segments it shows delivered (without SACK, one: it left the network)."""
         c = self.owner.counters
         self.dup_acks += 1
         c.dup_acks += 1
+        delivered = 0
         if not self.sack_ok and self.sacked_out < len(self.sent) - 1:
             self.sacked_out += 1
+            delivered = 1
         if self.fast_recovery:
-            self.send_lost(now)
-            return
+            return delivered
         if self.dup_acks >= DUP_THRESH and self.recover is None and self.sent:
             head = self.sent[0]
             if not head.lost and not head.sacked:
                 head.lost = True
                 self.lost_out += 1
             self._enter_recovery(now)
+        return delivered
 
-    def take_sack(self, blocks: tuple[tuple[int, int], ...], now: int) -> bool:
-        """Mark what the peer's SACK blocks cover; True when they reported something new."""
+    def take_sack(self, blocks: tuple[tuple[int, int], ...], now: int) -> int:
+        """Mark what the peer's SACK blocks cover; returns how many segments they newly reported."""
         if not self.sack_ok or not self.sent:
-            return False
+            return 0
         snd_una = self.snd_una
         snd_nxt = self.snd_nxt
         c = self.owner.counters
-        news = False
+        news = 0
         for left, right in blocks:
             # Only blocks inside what is outstanding count (a D-SACK below SND.UNA, or a forged block, not).
             if not (seq_lt(snd_una, right) and seq_le(right, snd_nxt) and seq_lt(left, right)
@@ -170,7 +186,7 @@ class LossRecovery(Tcb):
                 buf.sacked = True
                 self.sacked_out += 1
                 c.sacked_segments += 1
-                news = True
+                news += 1
                 if buf.lost:
                     buf.lost = False
                     self.lost_out -= 1
@@ -182,9 +198,24 @@ class LossRecovery(Tcb):
             if self.recover is None and self.lost_out:
                 c.sack_recoveries += 1
                 self._enter_recovery(now)
-            elif self.fast_recovery:
-                self.send_lost(now)
         return news
+
+    def reduce_window(self, delivered: int) -> None:
+        """Proportional Rate Reduction (RFC 6937) during fast recovery: as the ACKs report `delivered`
+        segments, let out segments at the rate that brings what is in flight down to ssthresh, rather
+        than sending nothing for half a window and then a burst; below ssthresh, slow start back up to
+        it (PRR-SSRB). The congestion window is set so that exactly that many may go."""
+        if not self.fast_recovery:
+            return
+        self.prr_delivered += delivered
+        pipe = self.pipe()
+        sent_since = self.xmit_count - self.prr_base
+        ssthresh = self.ssthresh
+        if pipe > ssthresh:
+            allowed = -(-self.prr_delivered * ssthresh // max(self.recover_fs, 1)) - sent_since
+        else:
+            allowed = min(ssthresh - pipe, max(self.prr_delivered - sent_since, delivered) + 1)
+        self.cwnd = pipe + max(allowed, 0)
 
     def _mark_lost(self) -> None:
         """A segment is lost when DUP_THRESH segments sent after it have arrived: RFC 6675's IsLost for the
@@ -192,12 +223,15 @@ class LossRecovery(Tcb):
         (the idea of RACK, RFC 8985, counted in segments): without this only a timeout would recover it."""
         delivered = sorted(buf.xmit_order for buf in self.sent if buf.sacked)
         total = len(delivered)
-        if total < DUP_THRESH:
+        if not total:
             return
         for buf in self.sent:
             if buf.sacked or (buf.lost and not buf.rexmit):
                 continue
-            if total - bisect_right(delivered, buf.xmit_order) >= DUP_THRESH:
+            # One segment sent after a retransmission arriving is enough (Linux's lost_retrans rule):
+            # a retransmission goes out alone, with nothing that could be reordered with it.
+            threshold = 1 if buf.rexmit else DUP_THRESH
+            if total - bisect_right(delivered, buf.xmit_order) >= threshold:
                 if buf.lost:
                     buf.rexmit = False  # its retransmission is lost too: send it once more
                     self.retrans_out -= 1
@@ -209,7 +243,10 @@ class LossRecovery(Tcb):
         c = self.owner.counters
         c.fast_retransmits += 1
         self.ssthresh = max(len(self.sent) // 2, 2)  # FlightSize / 2 (RFC 5681 eq. 4, RFC 6675 5)
-        self.cwnd = self.ssthresh
+        self.recover_fs = len(self.sent)
+        self.prr_delivered = 0
+        self.prr_base = self.xmit_count
+        self.cwnd = self.pipe()  # reduce_window() decides what more may go, ACK by ACK
         self.cwnd_count = 0
         self.recover = self.snd_nxt
         self.fast_recovery = True
@@ -241,7 +278,7 @@ class LossRecovery(Tcb):
         self.fast_recovery = False
         self.dup_acks = 0
         self.probe_at = None
-        self.probe_pending = False
+        self.probes_sent = 0
         keep_sack = self.sack_ok and self.retries <= 1
         sacked = 0
         for buf in self.sent:

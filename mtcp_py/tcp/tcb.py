@@ -99,8 +99,8 @@ class Tcb:
         self.probe_at: int | None = None
         """The tail loss probe's deadline (RFC 8985 7): with data in flight and no ACK by then, one segment
         goes out to draw an ACK, so a lost last segment or a lost lone ACK costs a tick, not an RTO."""
-        self.probe_pending = False
-        """A probe went out and no ACK has advanced since: at most one per flight."""
+        self.probes_sent = 0
+        """Probes sent since an ACK last reported something delivered."""
         self.retries = 0
         self.persist_at: int | None = None
         self.persist_backoff = 0
@@ -127,6 +127,11 @@ class Tcb:
         """SND.NXT when recovery began (RFC 6582): until an ACK covers it, no new recovery starts."""
         self.fast_recovery = False
         """In fast recovery (duplicate ACKs or SACK); False during the slow start after a timeout."""
+        self.recover_fs = 0
+        """Segments outstanding when fast recovery began (RFC 6937's RecoverFS)."""
+        self.prr_delivered = 0
+        self.prr_base = 0
+        """`xmit_count` when fast recovery began: what was sent since is PRR's prr_out."""
         self.sacked_out = 0
         """Segments on `sent` the peer has (SACKed), or without SACK the duplicate ACKs seen (Linux's
         reno_sacks): either way, segments that have left the network."""
@@ -200,13 +205,16 @@ class Tcb:
     def send_new(self, now: int, size: int | None = None) -> bool:
         raise NotImplementedError
 
-    def on_new_ack(self, ack: int, now: int) -> None:
+    def on_new_ack(self, ack: int, now: int) -> int:
         raise NotImplementedError
 
-    def on_duplicate_ack(self, now: int) -> None:
+    def on_duplicate_ack(self, now: int) -> int:
         raise NotImplementedError
 
-    def take_sack(self, blocks: tuple[tuple[int, int], ...], now: int) -> bool:
+    def take_sack(self, blocks: tuple[tuple[int, int], ...], now: int) -> int:
+        raise NotImplementedError
+
+    def reduce_window(self, delivered: int) -> None:
         raise NotImplementedError
 
     def on_timeout_congestion(self) -> None:

@@ -43,6 +43,8 @@ DEFAULT_VIRTUAL_RATE = 20_000_000
 POLLS_BEFORE_IDLE = 4
 IDLE_CREDIT_LIMIT = 256
 IDLE_QUANTUM = 0.02
+FRAMES_PER_DRAIN = 32
+"""Frames read from the link between two CPU slices (they wait in the NIC's queue for the interrupt)."""
 """Shortest idle sleep when the program runs the PIT faster than this (seconds)."""
 HARDWARE_VECTORS = set(range(0x08, 0x10)) | set(range(0x70, 0x78))
 
@@ -436,6 +438,7 @@ class Machine:
         driver = self.driver
         if driver is not None and self.nic is not None:
             driver.poll(self.clock.now())
+            driver.drain(FRAMES_PER_DRAIN)  # frames come in here, on the machine's own line, between slices
         cpu = self.cpu
         if not cpu.interrupts_enabled():
             return
@@ -465,8 +468,9 @@ class Machine:
         if link_deadline is not None:
             deadline = min(deadline, link_deadline / TICK_HZ)
         if isinstance(self.clock, InstructionTime):
-            if driver is not None and driver.link.threaded:
+            if driver is not None and driver.fileno() is not None:
                 self._sleep(0.002)  # a real network answers in real time: give it a moment first
+                driver.drain(FRAMES_PER_DRAIN)
                 if self.nic is not None and self.nic.pending():
                     return
             self.clock.jump_to(deadline)
@@ -476,6 +480,9 @@ class Machine:
 
     def _sleep(self, timeout: float) -> None:
         watch = [self._wake_read]
+        link_fd = self.driver.fileno() if self.driver is not None and self.nic is not None else None
+        if link_fd is not None:
+            watch.append(link_fd)
         if self.bios.keyboard.waiting_on_tty():
             watch.append(0)
         self._sleeping = True

@@ -1,9 +1,10 @@
 """The bridge between the Python packet driver and the program's receiver, which is guest code.
 
-Frames arrive on the link's thread (or inline, for the hub) through the Python receiver registered with
-`PacketDriver.access_type`. They wait in a bounded queue; between CPU slices, while IF is set, the machine
-raises the NIC interrupt, whose ROM routine asks this bridge for each frame (`begin`), calls the guest's
-receiver with AX=0, hands ES:DI back here (`copy`), and calls the receiver again with AX=1.
+Frames arrive when the machine drains the link between CPU slices, through the Python receiver
+registered with `PacketDriver.access_type`. They wait in a bounded queue; between CPU slices, while IF
+is set, the machine raises the NIC interrupt, whose ROM routine asks this bridge for each frame
+(`begin`), calls the guest's receiver with AX=0, hands ES:DI back here (`copy`), and calls the receiver
+again with AX=1.
 """
 
 from __future__ import annotations

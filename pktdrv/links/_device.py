@@ -1,7 +1,8 @@
-"""What the TAP and raw links share: a file descriptor read on a thread of its own.
+"""What the TAP and raw links share: a non-blocking file descriptor, read by the program's loop.
 
-The thread waits in poll() on the device and on a wake-up pipe (so close() never waits on a blocked
-read), then reads every frame that is ready before waiting again: one wake-up per burst, not per frame.
+No thread of its own: the loop waits in select/poll on `fileno()` with everything else it waits on, then
+calls `drain`, which reads the frames that are ready (a bounded number, so timers and the application
+get their turn) and hands each to the packet driver on that same line.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import os
 import select
 import socket
 import struct
-import threading
-from collections.abc import Callable
 
 from .base import Deliver, Link, LinkError
 
@@ -46,7 +45,7 @@ def os_error_reason(exc: OSError) -> str:
 
 
 class FdLink(Link):
-    """A link over a non-blocking file descriptor, read on a receive thread."""
+    """A link over a non-blocking file descriptor, drained by the caller."""
 
     READ_SIZE = 65_536
 
@@ -56,18 +55,14 @@ class FdLink(Link):
         self.mtu = mtu
         self._fd = fd
         os.set_blocking(fd, False)
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread: threading.Thread | None = None
-        self._closing = False
+        self._deliver: Deliver | None = None
         self._closed = False
         self.rx_errors = 0
+        self.failed: str | None = None
+        """Why the device stopped working (it went away, say); drain() raises LinkError with it."""
 
-    @property
-    def threaded(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._fd
+    def fileno(self) -> int | None:
+        return None if self._closed or self.failed else self._fd
 
     def _read_frame(self) -> bytes | None:
         """One frame, or None when none is ready. Subclasses filter what is not for this link."""
@@ -79,35 +74,32 @@ class FdLink(Link):
     def open(self, deliver: Deliver) -> None:
         if self._closed:
             raise LinkError(f"{self.spec}: link is closed")
-        if self._thread is not None:
+        if self._deliver is not None:
             raise LinkError(f"{self.spec}: link is already open")
-        self._thread = threading.Thread(
-            target=self._receive_loop, args=(deliver,), name=f"rx {self.spec}", daemon=True
-        )
-        self._thread.start()
+        self._deliver = deliver
 
-    def _receive_loop(self, deliver: Deliver) -> None:
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
-        read_frame: Callable[[], bytes | None] = self._read_frame
-        while not self._closing:
+    def drain(self, max_frames: int) -> int:
+        deliver = self._deliver
+        if deliver is None or self._closed:
+            return 0
+        if self.failed:
+            raise LinkError(f"{self.spec}: {self.failed}")
+        read_frame = self._read_frame
+        done = 0
+        while done < max_frames:
             try:
-                poller.poll()
-            except InterruptedError:
-                continue
-            while not self._closing:
-                try:
-                    frame = read_frame()
-                except OSError:
-                    self.rx_errors += 1
-                    if self._closing:
-                        return
-                    break
-                if frame is None:
-                    break
-                if frame:
-                    deliver(frame)
+                frame = read_frame()
+            except OSError as exc:
+                # The device went away (ip link del) or broke: say so once, never spin on it.
+                self.rx_errors += 1
+                self.failed = f"cannot receive: {os_error_reason(exc)}"
+                raise LinkError(f"{self.spec}: {self.failed}") from exc
+            if frame is None:
+                break
+            done += 1
+            if frame:
+                deliver(frame)
+        return done
 
     def send(self, frame: bytes | bytearray | memoryview) -> None:
         if self._closed:
@@ -125,16 +117,9 @@ class FdLink(Link):
     def close(self) -> None:
         if self._closed:
             return
-        self._closing = True
+        self._closed = True
+        self._deliver = None
         try:
-            os.write(self._wake_w, b"x")
+            os.close(self._fd)
         except OSError:
             pass
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-        self._closed = True
-        for fd in (self._fd, self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass

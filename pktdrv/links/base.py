@@ -1,8 +1,10 @@
 """The one seam between the packet driver and a network: a `Link` carries whole Ethernet frames.
 
-A link sends a frame, hands every received frame to the function given to `open()` (on its own receive
-thread for real devices: that thread is the "interrupt"; inline for the in-memory hub), knows its MAC and
-MTU, and closes. Wrappers (pcap writer, fault injector) are links around links.
+A link sends a frame, hands every received frame to the function given to `open()`, knows its MAC and
+MTU, and closes. Frames reach that function on the caller's line only: a device link has a descriptor
+(`fileno()`) that the program's one loop waits on, and `drain(max_frames)` reads what is waiting; the
+in-memory hub delivers inline, as another stack sends. Wrappers (pcap writer, fault injector) are links
+around links; they are given the time by `poll(now)` and never read a clock.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 Deliver = Callable[[bytes], None]
-"""Receives one frame. Runs on the link's receive thread: it must be short and must not block."""
+"""Receives one frame, on the line that called `drain` (or, for the hub, `send`): short, never blocking."""
 
 ETH_HEADER_LEN = 14
 ETH_MIN_FRAME = 60
@@ -74,10 +76,13 @@ class Link(ABC):
         """The tick at which `poll` has work to do, or None."""
         return None
 
-    @property
-    def threaded(self) -> bool:
-        """True when frames arrive on a thread of the link's own (a real device)."""
-        return False
+    def fileno(self) -> int | None:
+        """The descriptor that becomes readable when frames wait (for the loop's select), or None."""
+        return None
+
+    def drain(self, max_frames: int) -> int:
+        """Hand up to `max_frames` waiting frames to the receiver; returns how many were read."""
+        return 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec} {format_mac(self.mac)}>"
@@ -99,9 +104,11 @@ class LinkWrapper(Link):
     def mac(self, value: bytes) -> None:
         self.inner.mac = value
 
-    @property
-    def threaded(self) -> bool:
-        return self.inner.threaded
+    def fileno(self) -> int | None:
+        return self.inner.fileno()
+
+    def drain(self, max_frames: int) -> int:
+        return self.inner.drain(max_frames)
 
     def open(self, deliver: Deliver) -> None:
         self.inner.open(deliver)

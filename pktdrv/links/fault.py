@@ -1,15 +1,16 @@
 """A seeded fault injector that wraps any link: drop, duplicate, reorder, corrupt, delay, rate limit.
 
 Faults apply to both directions, each direction with its own generator seeded from `seed`, so the same
-seed and the same traffic give the same faults. Time is in ticks from the caller's clock; frames held
-back (delay, reorder, rate) come out of `poll(now)`.
+seed and the same traffic give the same faults. Time is in ticks, the `now` the last `poll(now)` was
+given (the wrapper reads no clock); frames held back (delay, reorder, rate) come out of `poll(now)`.
+Everything runs on the caller's line: frames come in through the inner link's `drain`, and held ones go
+on from `poll`, so the packet driver's two upcalls are never interleaved across threads.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,47 +63,47 @@ class FaultCounters:
 class _Direction:
     """The faults of one direction: frames go in with `push`, come out through `out`."""
 
-    def __init__(self, faults: Faults, seed: int, clock: Clock, out: Callable[[bytes], None]) -> None:
+    def __init__(self, faults: Faults, seed: int, out: Callable[[bytes], None], now: int = 0) -> None:
         self.faults = faults
         self.rng = random.Random(seed)
-        self.clock = clock
+        self.now = now
+        """The last tick `poll` was given."""
         self.out = out
         self.counters = FaultCounters()
         self.held: list[tuple[int, int, bytes]] = []  # (due tick, order, frame): a heap
         self.order = 0
         self.reorder_slot: tuple[int, bytes] | None = None  # (due tick, frame) waiting for a successor
         self.rate_budget = 0.0
-        self.rate_tick = clock.now()
+        self.rate_tick = now
         self.rate_queue: list[bytes] = []
-        self.lock = threading.Lock()
 
     def push(self, frame: bytes) -> None:
         f, rng, c = self.faults, self.rng, self.counters
         ready: list[bytes] = []
-        with self.lock:
-            if f.drop and rng.random() < f.drop:
-                c.dropped += 1
-                return
-            copies = 1
-            if f.dup and rng.random() < f.dup:
-                c.duplicated += 1
-                copies = 2
-            if f.corrupt and rng.random() < f.corrupt and frame:
-                c.corrupted += 1
-                flipped = bytearray(frame)
-                bit = rng.randrange(len(flipped) * 8)
-                flipped[bit >> 3] ^= 1 << (bit & 7)
-                frame = bytes(flipped)
-            now = self.clock.now()
-            for _ in range(copies):
-                if f.reorder and self.reorder_slot is None and rng.random() < f.reorder:
-                    c.reordered += 1
-                    self.reorder_slot = (now + 1, frame)  # wait a tick for a successor; delay comes after
-                    continue
-                self._schedule(now, frame, ready)
-                if self.reorder_slot is not None:
-                    self._schedule(now, self.reorder_slot[1], ready)
-                    self.reorder_slot = None
+        # one line of control: no lock (see the module's docstring)
+        if f.drop and rng.random() < f.drop:
+            c.dropped += 1
+            return
+        copies = 1
+        if f.dup and rng.random() < f.dup:
+            c.duplicated += 1
+            copies = 2
+        if f.corrupt and rng.random() < f.corrupt and frame:
+            c.corrupted += 1
+            flipped = bytearray(frame)
+            bit = rng.randrange(len(flipped) * 8)
+            flipped[bit >> 3] ^= 1 << (bit & 7)
+            frame = bytes(flipped)
+        now = self.now
+        for _ in range(copies):
+            if f.reorder and self.reorder_slot is None and rng.random() < f.reorder:
+                c.reordered += 1
+                self.reorder_slot = (now + 1, frame)  # wait a tick for a successor; delay comes after
+                continue
+            self._schedule(now, frame, ready)
+            if self.reorder_slot is not None:
+                self._schedule(now, self.reorder_slot[1], ready)
+                self.reorder_slot = None
         for item in ready:
             self.out(item)
 
@@ -140,42 +141,41 @@ class _Direction:
 
     def poll(self, now: int) -> None:
         ready: list[bytes] = []
-        with self.lock:
-            if self.reorder_slot is not None and self.reorder_slot[0] <= now:
-                self._schedule(now, self.reorder_slot[1], ready)
-                self.reorder_slot = None
-            while self.held and self.held[0][0] <= now:
-                _, _, frame = heapq.heappop(self.held)
-                self._rate_out(now, frame, ready)
-            if self.rate_queue:
-                self._drain_rate(now, ready)
+        self.now = max(self.now, now)
+        if self.reorder_slot is not None and self.reorder_slot[0] <= now:
+            self._schedule(now, self.reorder_slot[1], ready)
+            self.reorder_slot = None
+        while self.held and self.held[0][0] <= now:
+            _, _, frame = heapq.heappop(self.held)
+            self._rate_out(now, frame, ready)
+        if self.rate_queue:
+            self._drain_rate(now, ready)
         for item in ready:
             self.out(item)
 
     def next_deadline(self) -> int | None:
-        with self.lock:
-            candidates = []
-            if self.reorder_slot is not None:
-                candidates.append(self.reorder_slot[0])
-            if self.held:
-                candidates.append(self.held[0][0])
-            if self.rate_queue:
-                candidates.append(self.rate_tick + 1)
-            return min(candidates) if candidates else None
+        candidates = []
+        if self.reorder_slot is not None:
+            candidates.append(self.reorder_slot[0])
+        if self.held:
+            candidates.append(self.held[0][0])
+        if self.rate_queue:
+            candidates.append(self.rate_tick + 1)
+        return min(candidates) if candidates else None
 
 
 class FaultLink(LinkWrapper):
     """Applies `faults` to frames going out and coming in."""
 
-    def __init__(self, inner: Link, faults: Faults, clock: Clock) -> None:
+    def __init__(self, inner: Link, faults: Faults, clock: Clock | None = None) -> None:
         super().__init__(inner)
         self.faults = faults
-        self.clock = clock
-        self.tx = _Direction(faults, faults.seed * 2 + 1, clock, inner.send)
+        start = clock.now() if clock is not None else 0  # where the caller's time starts; then poll(now)
+        self.tx = _Direction(faults, faults.seed * 2 + 1, inner.send, start)
         self.rx: _Direction | None = None
 
     def open(self, deliver: Deliver) -> None:
-        self.rx = _Direction(self.faults, self.faults.seed * 2 + 2, self.clock, deliver)
+        self.rx = _Direction(self.faults, self.faults.seed * 2 + 2, deliver, self.tx.now)
         self.inner.open(self.rx.push)
 
     def send(self, frame: bytes | bytearray | memoryview) -> None:

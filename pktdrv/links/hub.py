@@ -1,14 +1,21 @@
-"""`hub:NAME`: an in-memory Ethernet hub joining stacks in one process (no root, no threads).
+"""`hub:NAME`: an in-memory Ethernet hub joining stacks in one process (no root, no threads of its own).
 
-A frame sent by one port is delivered, inline and in port order, to every other open port. Delivery is
-synchronous, so with a virtual clock a run is repeatable frame for frame.
+A frame sent by one port is queued, in port order, for every other open port, as a device's receive
+queue holds it; each port's owner drains its queue on its own line, like a TAP device's. So a burst
+larger than the packet driver's pool waits here instead of being dropped, a stack on another thread
+(mtcp-dosrun --serve) never runs in the sender's call, and with a virtual clock a run is repeatable frame
+for frame. A queue holds at most `QUEUE_FRAMES` (a Linux device's txqueuelen); beyond that frames are
+dropped and counted.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 
 from .base import Deliver, Link, LinkError
+
+QUEUE_FRAMES = 1000
 
 
 class Hub:
@@ -35,7 +42,10 @@ class Hub:
         self.frames += 1
         for port in list(self.ports):
             if port is not sender and port.deliver is not None:
-                port.deliver(frame)
+                if port.inline:
+                    port.deliver(frame)
+                else:
+                    port.enqueue(frame)
 
     def leave(self, port: HubLink) -> None:
         with self._lock:
@@ -74,6 +84,30 @@ class HubLink(Link):
         self.spec = f"hub:{hub.name}"
         self.deliver: Deliver | None = None
         self.closed = False
+        self.inline = False
+        """Hand frames over in the sender's call instead of queueing them: for a peer with no loop of its
+        own (a scripted responder in a test), on the sender's thread."""
+        self.queue: deque[bytes] = deque()
+        self.dropped = 0
+        """Frames that found the queue full."""
+
+    def enqueue(self, frame: bytes) -> None:
+        if len(self.queue) >= QUEUE_FRAMES:
+            self.dropped += 1
+            return
+        self.queue.append(frame)
+
+    def drain(self, max_frames: int) -> int:
+        deliver = self.deliver
+        queue = self.queue
+        done = 0
+        while done < max_frames and queue and deliver is not None:
+            deliver(queue.popleft())
+            done += 1
+        return done
+
+    def next_deadline(self) -> int | None:
+        return 0 if self.queue else None  # frames waiting: at once
 
     def open(self, deliver: Deliver) -> None:
         if self.closed:
@@ -92,4 +126,5 @@ class HubLink(Link):
         if not self.closed:
             self.closed = True
             self.deliver = None
+            self.queue.clear()
             self.hub.leave(self)

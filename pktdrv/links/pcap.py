@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from construct import Const, Int16ul, Int32sl, Int32ul, Struct
 
-from ..clock import Clock, VirtualClock
+from ..clock import TICK_SECONDS, Clock, VirtualClock
 from .base import Deliver, Link, LinkError, LinkWrapper
 
 LINKTYPE_ETHERNET = 1
@@ -97,12 +97,17 @@ class PcapLink(LinkWrapper):
     def __init__(self, inner: Link, path: str | Path, clock: Clock) -> None:
         super().__init__(inner)
         self.writer = PcapWriter(path)
-        self.clock = clock
-        # A virtual clock starts the capture at the epoch, so repeated runs give identical files.
+        # A virtual clock starts the capture at the epoch, so repeated runs give identical files. The clock
+        # is read here once, for the capture's start; frames are stamped with the tick `poll` was given.
         self._epoch = 0.0 if isinstance(clock, VirtualClock) else time.time() - clock.seconds()
+        self.now = clock.now()
 
     def _stamp(self) -> float:
-        return self._epoch + self.clock.seconds()
+        return self._epoch + self.now * TICK_SECONDS
+
+    def poll(self, now: int) -> None:
+        self.now = max(self.now, now)
+        self.inner.poll(now)
 
     def open(self, deliver: Deliver) -> None:
         writer = self.writer

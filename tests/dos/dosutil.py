@@ -13,7 +13,7 @@ import pytest
 
 from pktdrv.dos.machine import Machine, MachineConfig
 from pktdrv.driver import PacketDriver
-from pktdrv.links import Link, open_link
+from pktdrv.links import HubLink, Link, open_link
 
 ASM = Path(__file__).parent / "asm"
 REPO = Path(__file__).resolve().parents[2]
@@ -41,8 +41,11 @@ def machine_for(program: Path, args: list[str] | None = None, *, link: str | Non
     return machine
 
 
-def run_cli(args: list[str], *, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_cli(args: list[str], *, stdin: bytes = b"", timeout: float = 30,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """mtcp-dosrun's command line in a child; MTCPCFG only when `env` gives it (a developer's own is dropped)."""
+    base = {k: v for k, v in os.environ.items() if k != "MTCPCFG"}
+    env = {**base, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run([sys.executable, "-m", "pktdrv.dos.cli", *args], input=stdin, capture_output=True,
                           timeout=timeout, env=env)
 
@@ -63,7 +66,8 @@ class Responder:
     def __init__(self, link: Link) -> None:
         self.link = link
         link.open(self.on_frame)
-
+        assert isinstance(link, HubLink)
+        link.inline = True  # it has no loop of its own: it answers inside the DOS program's send
     def on_frame(self, frame: bytes) -> None:
         kind = frame[12:14]
         if kind == b"\x08\x06" and frame[20:22] == b"\x00\x01" and frame[38:42] == PEER_IP:

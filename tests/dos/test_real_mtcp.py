@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from mtcp_py.runtime import turn, wait_for_work
+from mtcp_py.stack import Stack, StackConfig
 from pktdrv.clock import MonotonicTicks
 from pktdrv.dos.machine import Machine, MachineConfig
 from pktdrv.driver import PacketDriver
@@ -144,10 +146,6 @@ def test_ping_on_the_hub_repeats_bit_for_bit(dos_bin: Path, tmp_path: Path,
 
 
 def test_nc_upload_to_the_python_stack_on_the_hub(dos_bin: Path, tmp_path: Path) -> None:
-    try:
-        from mtcp_py.stack import Stack, StackConfig
-    except ImportError as exc:
-        pytest.skip(f"mtcp_py's Stack is not available: {exc}")
     shutil.copy(dos_bin / "NC.EXE", tmp_path / "NC.EXE")
     stack = Stack(open_link("hub:mnc"), StackConfig(ip=0x0A000001), MonotonicTicks()).init_stack()
     listener = stack.tcp.listen(9000)
@@ -158,14 +156,14 @@ def test_nc_upload_to_the_python_stack_on_the_hub(dos_bin: Path, tmp_path: Path)
     def serve() -> None:
         connection = None
         while not stop.is_set():
-            stack.poll()
+            turn(stack)
             connection = connection or listener.accept()
             if connection is not None:
                 received.extend(connection.recv())
                 if connection.at_eof and not finished.is_set():
                     connection.close()
                     finished.set()
-            stack.wait(0.002)
+            wait_for_work(stack, 0.002, stack.next_deadline())
 
     server = threading.Thread(target=serve, daemon=True)
     server.start()

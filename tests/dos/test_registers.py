@@ -56,6 +56,7 @@ def test_access_type_send_statistics_release_and_errors() -> None:
     peer = HUBS.get("reg2").port()
     peer.open(lambda _frame: None)
     peer.send(driver.link.mac + peer.mac + b"\x08\x00" + bytes(46))
+    assert calls == [] and driver.drain(8) == 1  # the frame waits until the driver's owner drains the link
     assert calls == [(0x3000, 0x44, 0), (0x3000, 0x44, 1)]
     # get_statistics: seven dwords in driver memory
     out = entry.call(Registers(ax=0x1800, bx=handle))

@@ -115,6 +115,18 @@ def established(cfg: TcpConfig | None = None, window: int = 64_000) -> tuple[Har
     return h, sock
 
 
+def active_open(h: Harness, **synack: object) -> tuple[TcpSocket, TcpRepr]:
+    """Connect at tick 0 and answer our SYN with a SYN-ACK carrying `synack`'s changes; (socket, our SYN)."""
+    sock = h.tcp.connect(REMOTE_IP, REMOTE_PORT, local_port=LOCAL_PORT, now=0)
+    h.poll(0)
+    (syn,) = h.take()
+    values: dict[str, object] = dict(seq=REMOTE_ISS, ack=(sock.iss + 1) & 0xFFFF_FFFF, flags=SYN | ACK, mss=MSS)
+    values.update(synack)
+    h.deliver(replace(SEND_TEMPL, **values), at=0)  # type: ignore[arg-type]
+    h.take()
+    return sock, syn
+
+
 def ours(sock: TcpSocket, offset: int = 0, **changes: object) -> TcpRepr:
     """A segment from us: seq is ISS + 1 + offset, window is the receive queue's free space."""
     values: dict[str, object] = dict(seq=(sock.iss + 1 + offset) & 0xFFFF_FFFF, ack=sock.rcv_nxt,

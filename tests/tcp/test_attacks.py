@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from mtcp_py.ip import IcmpError
 from mtcp_py.tcp import NO_ROUTE, REFUSED, State
 from mtcp_py.wire.ipv4 import Ipv4Repr
@@ -26,6 +28,7 @@ from .harness import (
     SEND_TEMPL,
     SYN,
     Harness,
+    active_open,
     config,
     established,
     syn_sent,
@@ -147,28 +150,16 @@ def test_data_segment_with_a_length_zero_option_is_taken() -> None:
     h.expect([ack_from_us(sock.iss, ack_offset=5, window=WINDOW - 5)], at=2)
 
 
-def test_mss_zero_means_536() -> None:
+@pytest.mark.parametrize(("peer_mss", "sizes"), [
+    (0, [536] * 5),  # MSS 0 is ignored: 536 (RFC 9293 3.7.1), as Linux does; Nagle holds the tail
+    (65_000, [MSS, MSS]),  # clamped to ours
+])
+def test_peer_mss_zero_or_huge(peer_mss: int, sizes: list[int]) -> None:
     h = Harness()
-    sock = h.tcp.connect(REMOTE_IP, REMOTE_PORT, local_port=LOCAL_PORT, now=0)
-    h.poll(0)
-    h.take()
-    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, ack=(sock.iss + 1) & MASK, flags=SYN | ACK, mss=0), at=0)
-    h.take()
-    sock.send(b"z" * 1200)
-    h.poll(1)
-    assert [len(seg.payload) for seg in h.take()] == [536, 536]  # Nagle holds the 128-byte tail
-
-
-def test_mss_above_ours_is_clamped_to_ours() -> None:
-    h = Harness()
-    sock = h.tcp.connect(REMOTE_IP, REMOTE_PORT, local_port=LOCAL_PORT, now=0)
-    h.poll(0)
-    h.take()
-    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, ack=(sock.iss + 1) & MASK, flags=SYN | ACK, mss=65_000), at=0)
-    h.take()
+    sock, _ = active_open(h, mss=peer_mss)
     sock.send(b"z" * 3000)
     h.poll(1)
-    assert [len(seg.payload) for seg in h.take()] == [MSS, MSS]
+    assert [len(seg.payload) for seg in h.take()] == sizes
 
 
 # -- SYN floods: cookies once the half-open slots are taken ----------------------------------------------------

@@ -23,6 +23,7 @@ from .harness import (
     SEND_TEMPL,
     SYN,
     Harness,
+    active_open,
     config,
     established,
     theirs,
@@ -47,14 +48,8 @@ def segs(*indices: int) -> list[tuple[int, int]]:
 
 def established_sack(window: int = 64_000) -> tuple[Harness, TcpSocket]:
     h = Harness(config(sack=True))
-    sock = h.tcp.connect(REMOTE_IP, REMOTE_PORT, local_port=LOCAL_PORT, now=0)
-    h.poll(0)
-    (syn,) = h.take()
-    assert syn.sack_permitted  # offered (RFC 2018 2)
-    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, ack=(sock.iss + 1) & MASK, flags=SYN | ACK, window=window,
-                      mss=MSS, sack_permitted=True), at=0)
-    h.take()
-    assert sock.sack_ok
+    sock, syn = active_open(h, window=window, sack_permitted=True)
+    assert syn.sack_permitted and sock.sack_ok  # offered, and taken when the peer offers too (RFC 2018 2)
     return h, sock
 
 
@@ -109,8 +104,10 @@ def test_timeout_resends_one_segment_then_slow_starts() -> None:
     assert data_out(h, sock) == segs(0, 1, 2, 3)
     h.poll(2)  # the tail loss probe: 2 SRTT (0 here) + 1 tick; the last segment again (RFC 8985 7.3)
     assert data_out(h, sock) == segs(3) and h.tcp.counters.loss_probes == 1
-    h.poll(4)
-    assert data_out(h, sock) == []  # one probe per flight
+    h.poll(3)
+    assert data_out(h, sock) == []
+    h.poll(4)  # a second probe at twice the timeout, then no more
+    assert data_out(h, sock) == segs(3) and h.tcp.counters.loss_probes == 2
     h.poll(5)  # sent at 1 with an RTO of 4 ticks
     assert data_out(h, sock) == segs(0)  # cwnd = 1 (RFC 5681 3.1)
     h.deliver(acking(sock, MSS), at=6)
@@ -185,11 +182,7 @@ def test_our_acks_carry_sack_blocks_newest_first() -> None:
 
 def test_no_sack_blocks_unless_both_offered() -> None:
     h = Harness(config(sack=True))
-    sock = h.tcp.connect(REMOTE_IP, REMOTE_PORT, local_port=LOCAL_PORT, now=0)
-    h.poll(0)
-    h.take()
-    h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, ack=(sock.iss + 1) & MASK, flags=SYN | ACK, mss=MSS), at=0)
-    h.take()
+    sock, _ = active_open(h)
     assert not sock.sack_ok
     h.deliver(theirs(sock, 1000, payload=b"a" * 100), at=1)
     (dup,) = h.take()

@@ -46,9 +46,8 @@ class Target:
         Ipv4Repr(PEER_IP, STACK_IP, 6, len(tcp_bytes)).emit(frame, 14)
         frame[34:] = tcp_bytes
         self.injector.send(frame)
-        self.stack.poll()
-        self.clock.advance(1)
-        self.stack.poll()
+        self.stack.poll(self.clock.now())
+        self.stack.poll(self.clock.advance(1))
 
 
 @pytest.fixture(scope="module")

@@ -83,16 +83,16 @@ class Lab:
 
     def inject(self, frame: bytes) -> None:
         self.peer.send(frame)
-        self.stack.poll()
+        self.stack.poll(self.clock.now())
 
     def take(self) -> list[bytes]:
+        self.peer.drain(1 << 20)  # what the hub queued for the peer's port
         out, self.seen[:] = list(self.seen), []
         return out
 
     def advance(self, ticks: int) -> None:
         for _ in range(ticks):
-            self.clock.advance(1)
-            self.stack.poll()
+            self.stack.poll(self.clock.advance(1))
 
     def learn_peer(self) -> None:
         """The peer asks for our address, so the stack learns the peer's (and the reply is discarded)."""

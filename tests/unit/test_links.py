@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pktdrv import LinkError, VirtualClock, open_link
-from pktdrv.links import HUBS, FaultLink, Faults, Hub, PcapLink, parse_link_spec, read_pcap
+from pktdrv.links import HUBS, FaultLink, Faults, Hub, LinkSpecError, PcapLink, parse_link, parse_link_spec, read_pcap
 from pktdrv.links.base import Link
 
 _names = itertools.count()
@@ -38,17 +38,35 @@ def test_parse_link_spec() -> None:
     ("lan", "KIND:NAME"),
     ("hub:", "KIND:NAME"),
     ("slop:x", "unknown link kind 'slop'"),
-    ("hub:x?bogus=1", "unknown link parameter 'bogus'"),
-    ("hub:x?drop=2", "between 0 and 1"),
-    ("hub:x?drop=abc", "abc"),
-    ("hub:x?delay=-1", "negative"),
-    ("hub:x?mac=zz", "MAC"),
+    ("hub:x?bogus=1", "unknown link parameter 'bogus' (known: corrupt, delay, drop, dup, mac, mtu, pcap, queue, "
+                      "rate, reorder, seed)"),
+    ("hub:x?drop=2", "drop=2: out of range (a probability from 0 to 1)"),
+    ("hub:x?drop=abc", "drop=abc: not a number (a probability from 0 to 1)"),
+    ("hub:x?drop=nan", "drop=nan: out of range (a probability from 0 to 1)"),
+    ("hub:x?drop", "drop=: not a number"),
+    ("hub:x?dup=x", "dup=x: not a number (a probability from 0 to 1)"),
+    ("hub:x?reorder=-0.1", "reorder=-0.1: out of range (a probability from 0 to 1)"),
+    ("hub:x?corrupt=1e", "corrupt=1e: not a number (a probability from 0 to 1)"),
+    ("hub:x?delay=-1", "delay=-1: out of range (ticks of 55 ms every frame is held, 0 or more)"),
+    ("hub:x?delay=1.5", "delay=1.5: not a whole number (ticks of 55 ms every frame is held, 0 or more)"),
+    ("hub:x?rate=fast", "rate=fast: not a whole number (bytes per second, 0 or more; 0 is unlimited)"),
+    ("hub:x?queue=-2", "queue=-2: out of range (frames waiting at the rate limit, 0 or more)"),
+    ("hub:x?seed=abc", "seed=abc: not a whole number (the fault generator's seed, a whole number)"),
+    ("hub:x?pcap=", "pcap=: needs a file name (pcap=FILE)"),
+    ("hub:x?mac=zz", "mac=zz: not a MAC address"),
+    ("hub:x?mtu=big", "mtu=big: not a whole number (an MTU from 68 to 65535)"),
+    ("tap:" + "x" * 16, "a device name is 1 to 15 characters"),
 ])
 def test_bad_link_strings_name_themselves(spec: str, words: str) -> None:
-    with pytest.raises(LinkError) as info:
+    """Every parameter's error is in words (no Python message), a LinkSpecError (a usage error, exit 2 in the
+    programs), raised before anything is opened."""
+    with pytest.raises(LinkSpecError) as info:
         open_link(spec, VirtualClock())
-    assert str(info.value).startswith(spec)
-    assert words in str(info.value)
+    assert str(info.value) == f"link {spec}: {info.value.reason}"
+    assert words in info.value.reason
+    assert "invalid literal" not in str(info.value) and "could not convert" not in str(info.value)
+    with pytest.raises(LinkSpecError):
+        parse_link(spec)
 
 
 def test_hub_link_opens_without_root_with_wrappers(tmp_path: Path) -> None:
@@ -135,9 +153,14 @@ def test_hub_delivers_to_all_others_not_back() -> None:
         port.open(sink.append)
     assert len({p.mac for p in ports}) == 3
     ports[0].send(frame(1))
+    assert got == [[], [], []]  # queued for each other port, as a device's receive queue holds it
+    for port in ports:
+        port.drain(10)
     assert got == [[], [frame(1)], [frame(1)]]
     ports[1].close()
     ports[2].send(frame(2))
+    for port in ports:
+        port.drain(10)
     assert got == [[frame(2)], [frame(1)], [frame(1)]]
     assert ports[1] not in hub.ports
     with pytest.raises(LinkError):
@@ -164,6 +187,7 @@ def run_faults(faults: Faults, n: int = 200) -> tuple[list[bytes], FaultLink]:
         link.poll(clock.now())
     clock.advance(1000)
     link.poll(clock.now())
+    sink.drain(10 * n)
     return got, link
 
 
@@ -200,8 +224,10 @@ def test_fault_delay_releases_at_the_right_tick() -> None:
     assert link.next_deadline() == 3
     for tick in (0, 1, 2):
         link.poll(tick)
+        sink.drain(10)
         assert got == []
     link.poll(3)
+    sink.drain(10)
     assert got == [frame(1)]
     assert link.tx.counters.delayed == 1
     assert link.next_deadline() is None
@@ -224,6 +250,7 @@ def test_fault_rate_limit() -> None:
         clock.advance(1)
         before = len(got)
         link.poll(clock.now())
+        sink.drain(10)
         sent_at.extend([clock.now()] * (len(got) - before))
     assert [int.from_bytes(f[14:18], "big") for f in got] == [0, 1, 2, 3, 4]
     assert sent_at[-1] - sent_at[0] >= 3  # spread out, not all at once
@@ -247,8 +274,9 @@ def capture(path: Path) -> None:
     peer.open(lambda f: None)
     link.open(lambda f: None)
     link.send(frame(1))
-    clock.advance(20)
+    link.poll(clock.advance(20))  # the wrapper stamps with the tick it is handed, never reading a clock
     peer.send(frame(2, 100))
+    link.drain(10)
     link.close()
     peer.close()
 
@@ -292,6 +320,7 @@ def test_reorder_with_delay_holds_one_tick_then_the_delay() -> None:
     for _ in range(10):
         clock.advance(1)
         link.poll(clock.now())
+        receiver_port.drain(10)
     assert [tick for tick, _ in got] == [4]  # one tick waiting for a successor, then the delay of 3
     assert link.tx.counters.delayed == 1
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Protocol
 
@@ -151,7 +151,6 @@ class Handle:
     if_number: int
     type_bytes: bytes
     receiver: Receiver
-    stats: Statistics = field(default_factory=Statistics)
 
     def matches(self, frame: bytes | memoryview) -> bool:
         n = len(self.type_bytes)

@@ -18,7 +18,7 @@ from ..ip import FRAME_HEADERS, IcmpError, IpLayer, SendStatus
 from ..wire import WireError, ip_from_str
 from ..wire.icmp import DEST_UNREACHABLE, UNREACH_PORT, UNREACH_PROTOCOL
 from ..wire.ipv4 import Ipv4Repr
-from ..wire.tcp import ACK, HEADER, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr
+from ..wire.tcp import ACK, HEADER, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr, fill_checksum, parse_quoted
 from .config import NO_ROUTE, REFUSED, STACK_CLOSED, State, TcpConfig, TcpCounters, TcpError
 from .cookies import SynCookies
 from .seq import seq_add, seq_gt, seq_le, seq_lt
@@ -32,7 +32,6 @@ ISN_STEPS_PER_SECOND = 250_000
 DEFAULT_WINDOW = 256 * 1024
 """The receive window at least: under loss, a sender with a small window stalls on every hole."""
 _TUPLE = struct.Struct("!IHIH")
-_PORTS = struct.Struct("!HHI")
 
 
 class TcpListener:
@@ -377,10 +376,13 @@ class TcpLayer:
 
     def on_icmp_error(self, error: IcmpError, now: int) -> None:
         self.now = now
-        quoted = error.original_payload
-        if len(quoted) < 8 or error.original.src != self.local_ip:
+        if error.original.src != self.local_ip:
             return
-        local_port, remote_port, seq = _PORTS.unpack_from(quoted, 0)
+        try:
+            local_port, remote_port, seq = parse_quoted(error.original_payload)
+        except WireError:
+            self.counters.icmp_ignored += 1
+            return
         sock = self.connections.get((error.original.dst, remote_port, local_port))
         if sock is None:
             return
@@ -425,11 +427,8 @@ class TcpLayer:
         frame = buf.frame
         HEADER.pack_into(frame, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt,
                          (HEADER_LEN // 4) << 4, flags, window, 0, 0)
+        fill_checksum(frame, FRAME_HEADERS, HEADER_LEN, buf.length, self.local_ip, tcb.remote_ip, buf.payload_sum)
         length = HEADER_LEN + buf.length
-        total = _pseudo(self.local_ip, tcb.remote_ip, length) + buf.payload_sum
-        value = ones_sum(memoryview(frame)[FRAME_HEADERS : FRAME_HEADERS + HEADER_LEN], total)
-        frame[FRAME_HEADERS + 16] = (~value >> 8) & 0xFF
-        frame[FRAME_HEADERS + 17] = ~value & 0xFF
         return self._sent(tcb, self.ip.send_prepared(frame, length, tcb.remote_ip, PROTO_TCP, now), now)
 
     def send_reset(self, local_port: int, remote_ip: int, remote_port: int, seq: int, ack: int, flags: int,
@@ -474,6 +473,3 @@ class TcpLayer:
         return [(f"{s.local_address[0]}:{s.local_port}", f"{s.remote_address[0]}:{s.remote_port}", s.state.value)
                 for s in self.sockets]
 
-
-def _pseudo(src: int, dst: int, length: int) -> int:
-    return (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + PROTO_TCP + length

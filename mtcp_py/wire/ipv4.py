@@ -63,6 +63,23 @@ class Ipv4Repr:
         return cls(src, dst, proto, total - header_len, ttl, ident, bool(flags_off & FLAG_DF), more, offset,
                    tos, header_len)
 
+    @classmethod
+    def parse_quoted(cls, data: bytes | bytearray | memoryview) -> Ipv4Repr:
+        """The header an ICMP error quotes: the whole header we sent, whose total length usually exceeds
+        the quote (only the start of the datagram comes back). The checksum is not rechecked."""
+        try:
+            return cls.parse(data, verify_checksum=False)
+        except WireError:
+            pass
+        if len(data) < HEADER_LEN:
+            raise WireError("icmp_quote_truncated")
+        padded = bytearray(data[:60])
+        header_len = (padded[0] & 0xF) * 4
+        if header_len < HEADER_LEN or header_len > len(padded):
+            raise WireError("icmp_quote_bad_header")
+        padded[2:4] = len(padded).to_bytes(2, "big")  # claim only what was quoted, so the length checks pass
+        return cls.parse(padded, verify_checksum=False)
+
     def buffer_len(self) -> int:
         return HEADER_LEN
 

@@ -174,14 +174,7 @@ class TcpRepr:
             for left, right in blocks:
                 _SACK_EDGES.pack_into(buf, at, left, right)
                 at += 8
-        total = header_len + payload_len
-        initial = pseudo_header_sum(src_ip, dst_ip, PROTO_TCP, total)
-        view = memoryview(buf)
-        if payload_sum is None:
-            value = ones_sum(view[offset : offset + total], initial)
-        else:
-            value = ones_sum(view[offset : offset + header_len], _fold(initial + payload_sum))
-        _CHECKSUM.pack_into(buf, offset + 16, ~value & 0xFFFF)
+        fill_checksum(buf, offset, header_len, payload_len, src_ip, dst_ip, payload_sum)
 
     def to_bytes(self, src_ip: int, dst_ip: int) -> bytes:
         out = bytearray(self.buffer_len())
@@ -202,6 +195,33 @@ class TcpRepr:
         if self.urgent or self.flags & URG:
             text += f" urg={self.urgent}"
         return text
+
+
+_QUOTED = struct.Struct("!HHI")
+
+
+def parse_quoted(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
+    """(source port, destination port, sequence number) from the first 8 bytes of a segment that an ICMP
+    error quotes (RFC 792 promises 8 bytes; RFC 5927 checks the sequence number)."""
+    if len(data) < 8:
+        raise WireError("tcp_quote_truncated", f"{len(data)} bytes")
+    src_port, dst_port, seq = _QUOTED.unpack_from(data, 0)
+    return src_port, dst_port, seq
+
+
+def fill_checksum(buf: bytearray | memoryview, offset: int, header_len: int, payload_len: int, src_ip: int,
+                  dst_ip: int, payload_sum: int | None = None) -> None:
+    """Write the checksum of the segment at `offset` (its checksum field zero): pseudo-header, header and
+    payload, or the payload's kept one's-complement sum, so a pre-built buffer sums only its header.
+    The one place TCP checksums are made: TcpRepr.emit_header and the layer's data path both use it."""
+    total = header_len + payload_len
+    initial = pseudo_header_sum(src_ip, dst_ip, PROTO_TCP, total)
+    view = memoryview(buf)
+    if payload_sum is None:
+        value = ones_sum(view[offset : offset + total], initial)
+    else:
+        value = ones_sum(view[offset : offset + header_len], _fold(initial + payload_sum))
+    _CHECKSUM.pack_into(buf, offset + 16, ~value & 0xFFFF)
 
 
 def _fold(value: int) -> int:

@@ -92,3 +92,22 @@ def test_icmp_round_trip(kind: int, code: int, data: bytes) -> None:
         return
     assert (parsed.type, parsed.code, parsed.ident, parsed.seq, parsed.data) == (kind, code, 7, 9, data)
     assert parsed.to_bytes() == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_quoted_headers_parse_or_raise_wire_error(data: bytes) -> None:
+    from mtcp_py.wire.tcp import parse_quoted
+
+    for parse in (Ipv4Repr.parse_quoted, parse_quoted):
+        try:
+            parse(data)
+        except WireError:
+            pass
+
+
+def test_a_quote_shorter_than_its_datagram_still_parses() -> None:
+    header = bytearray(20)
+    Ipv4Repr(1, 2, 6, 1000).emit(header)  # a 1020-byte datagram, of which an ICMP error quotes 28 bytes
+    quoted = Ipv4Repr.parse_quoted(bytes(header) + bytes(8))
+    assert (quoted.src, quoted.dst, quoted.protocol) == (1, 2, 6)

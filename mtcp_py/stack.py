@@ -28,6 +28,7 @@ from .buffers import PacketPool
 from .icmp import IcmpLayer
 from .ip import IpConfig, IpLayer
 from .tcp import TcpConfig, TcpLayer
+from .tcp.predict import predicted_input
 from .wire import WireError, ethernet, ip_to_str
 from .wire.ethernet import ethertype
 
@@ -102,6 +103,8 @@ class Stack:
         self.ip: IpLayer
         self.icmp: IcmpLayer
         self.tcp_layer: TcpLayer | None = None
+        self.predict: TcpLayer | None = None
+        """The TCP layer when its short path is on (header prediction), else None."""
         """TCP, when the configuration enables it (`tcp` is the same, or an error saying it is off)."""
         self.layers: list[TimedLayer] = []
         self.started = False
@@ -143,6 +146,8 @@ class Stack:
     def _init_tcp(self) -> None:
         self.tcp_layer = TcpLayer(self.ip, self.config.tcp, rx_frames=self.config.packet_buffers)
         self.layers.append(self.tcp_layer)
+        if self.tcp_layer.config.header_prediction:
+            self.predict = self.tcp_layer
 
     @property
     def tcp(self) -> TcpLayer:
@@ -211,7 +216,12 @@ class Stack:
             kind = ethertype(frame)
             if kind == ethernet.TYPE_IPV4:
                 self.eth.ipv4 += 1
-                self.ip.on_packet(frame[ethernet.HEADER_LEN :], now)
+                packet = frame[ethernet.HEADER_LEN :]
+                if self.predict and predicted_input(self.predict, packet, now):
+                    self.ip.counters.received += 1
+                    self.ip.counters.delivered += 1
+                else:
+                    self.ip.on_packet(packet, now)
             elif kind == ethernet.TYPE_ARP:
                 self.eth.arp += 1
                 self.arp.on_packet(frame[ethernet.HEADER_LEN :], now)

@@ -91,6 +91,9 @@ class TcpConfig:
     syn_cookies: bool = True
     """Answer SYNs with a SYN cookie (RFC 4987) when a listener's half-open slots or the table are full, so
     a SYN flood cannot lock a port: nothing is allocated until the ACK proves the peer is real."""
+    header_prediction: bool = True
+    """Take in-order data and plain ACKs on the short path (predict.py); off, every segment takes the full
+    path (for comparing the two)."""
     sack: bool = True
     """Offer SACK (RFC 2018) in SYNs; used when the peer offers it too."""
     initial_window: int | None = None
@@ -108,6 +111,8 @@ class TcpConfig:
 @dataclass
 class TcpCounters:
     segments_received: int = 0
+    predicted: int = 0
+    """Segments taken on the short path (header prediction)."""
     segments_sent: int = 0
     bytes_received: int = 0
     """In-order payload bytes taken into receive queues (or handed to receive callbacks)."""

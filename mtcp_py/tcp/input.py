@@ -4,7 +4,7 @@ send window update, data into the receive queue, the urgent pointer, FIN (held i
 
 from __future__ import annotations
 
-from ..wire.tcp import ACK, FIN, RST, SYN, URG, TcpRepr
+from ..wire.tcp import ACK, FIN, RST, SYN, URG, SackBlocks, TcpRepr
 from .config import RECEIVING, REFUSED, RESET, State
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .tcb import Tcb
@@ -39,7 +39,7 @@ class SegmentInput(Tcb):
                 return
             if window == 0 and rel == 0 and flags & ACK:
                 # A zero window still takes valid ACKs (RFC 9293 3.10.7.4); the data waits for room.
-                if not self._process_ack(seg, now):
+                if not self.process_ack(seg.ack, seq, seg.window, seg.sack, bool(payload), bool(flags & FIN), now):
                     return
             elif rel < 0:
                 c.duplicate_bytes += min(len(payload), -rel)
@@ -72,12 +72,12 @@ class SegmentInput(Tcb):
                 self.owner.send_reset(self.local_port, self.remote_ip, self.remote_port, ack, 0, RST, now)
                 return
             self._establish(seg, now)
-        if not self._process_ack(seg, now):
+        if not self.process_ack(seg.ack, seq, seg.window, seg.sack, bool(payload), bool(flags & FIN), now):
             return
         if flags & URG and self.state in RECEIVING:
             self._take_urgent(seg)
         if payload and self.state in RECEIVING:
-            self._receive_data(rel, payload, now)
+            self.receive_data(rel, payload, now)
         if flags & FIN:
             self._receive_fin(seq_add(seq, len(payload)), now)
         elif self.fin_seq_in is not None and self.fin_seq_in == self.rcv_nxt:
@@ -168,9 +168,10 @@ class SegmentInput(Tcb):
 
     # -- acknowledgements --------------------------------------------------------------------------------
 
-    def _process_ack(self, seg: TcpRepr, now: int) -> bool:
-        """RFC 9293 3.10.7.4 fifth check. False when the segment is finished with (or the connection is)."""
-        ack = seg.ack
+    def process_ack(self, ack: int, seq: int, raw_window: int, sack: SackBlocks, has_data: bool, has_fin: bool,
+                    now: int) -> bool:
+        """RFC 9293 3.10.7.4 fifth check, from the segment's fields (the full path and the predicted one
+        share it). False when the segment is finished with (or the connection is)."""
         c = self.owner.counters
         acked = seq_diff(ack, self.snd_una)
         if acked > 0 and seq_gt(ack, self.snd_nxt):
@@ -183,7 +184,7 @@ class SegmentInput(Tcb):
             self.challenge_ack(now)
             return False
         self.probes_unanswered = 0
-        window = seg.window << self.snd_shift
+        window = raw_window << self.snd_shift
         delivered = 0
         if acked > 0:
             self.snd_una = ack
@@ -195,20 +196,19 @@ class SegmentInput(Tcb):
             delivered = self.on_new_ack(ack, now)
             self.retransmit_at = None if ack == self.snd_nxt else now + self.rtt.timeout()
         # SACK blocks are read against the new SND.UNA: what they cover above it has arrived.
-        sacked_new = self.take_sack(seg.sack, now) if seg.sack else 0
+        sacked_new = self.take_sack(sack, now) if sack else 0
         delivered += sacked_new
-        if acked == 0 and self.sent and not seg.payload and not seg.flags & FIN \
-                and (window == self.snd_wnd or sacked_new):
+        if acked == 0 and self.sent and not has_data and not has_fin and (window == self.snd_wnd or sacked_new):
             delivered += self.on_duplicate_ack(now)
         if self.fast_recovery:
             self.reduce_window(delivered)
         if delivered:
             self.probes_sent = 0
             self.arm_probe(now)
-        if acked >= 0 and (seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack))):
+        if acked >= 0 and (seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack))):
             # Only an ACK within SND.UNA..SND.NXT may move the window (RFC 9293 3.10.7.4).
             self.snd_wnd = window
-            self.snd_wl1 = seg.seq
+            self.snd_wl1 = seq
             self.snd_wl2 = ack
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
@@ -231,7 +231,7 @@ class SegmentInput(Tcb):
 
     # -- data and FIN --------------------------------------------------------------------------------------
 
-    def _receive_data(self, rel: int, payload: bytes | bytearray | memoryview, now: int) -> None:
+    def receive_data(self, rel: int, payload: bytes | bytearray | memoryview, now: int) -> None:
         c = self.owner.counters
         if rel < 0:
             c.duplicate_bytes += -rel

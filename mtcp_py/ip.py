@@ -15,8 +15,8 @@ from typing import Protocol
 from .arp import ArpLayer, SendFrame
 from .reassembly import Reassembler
 from .wire import ethernet
-from .wire.ethernet import BROADCAST, EthernetRepr
-from .wire.ipv4 import HEADER_LEN, Ipv4Repr
+from .wire.ethernet import BROADCAST
+from .wire.ipv4 import FLAG_DF, HEADER_LEN, Ipv4Repr, emit_header
 
 FRAME_HEADERS = ethernet.HEADER_LEN + HEADER_LEN
 """Room a prepared buffer keeps in front of the IP payload: Ethernet plus a 20-byte IP header."""
@@ -91,6 +91,8 @@ class IpLayer:
         self.address = config.address
         self.netmask = config.netmask
         self.mac = mac
+        self._source_and_type = mac + ethernet.TYPE_IPV4.to_bytes(2, "big")
+        """The Ethernet header's second half, the same for every IPv4 frame we send."""
         self.arp = arp
         self.send_frame = send_frame
         self.mtu = config.mtu
@@ -191,7 +193,8 @@ class IpLayer:
             self.counters.arp_pending += 1
             self.arp.queue(hop, ethernet.TYPE_IPV4, bytes(frame[ethernet.HEADER_LEN :]), now)
             return SendStatus.PENDING_ARP
-        EthernetRepr(mac, self.mac, ethernet.TYPE_IPV4).emit(frame)
+        frame[0:6] = mac
+        frame[6:14] = self._source_and_type
         if not self.send_frame(frame):
             self.counters.driver_errors += 1
             return SendStatus.DRIVER_ERROR
@@ -210,8 +213,8 @@ class IpLayer:
         status, mac, hop = self._resolve(dst, now)
         if status is not SendStatus.SENT:
             return status
-        Ipv4Repr(self.address, dst, protocol, payload_len, ttl or self.config.ttl, self.next_ident(),
-                 dont_fragment, tos=tos).emit(buf, ethernet.HEADER_LEN)
+        emit_header(buf, ethernet.HEADER_LEN, self.address, dst, protocol, payload_len, ttl or self.config.ttl,
+                    self.next_ident(), FLAG_DF if dont_fragment else 0, tos)
         self.counters.sent += 1
         return self._transmit(memoryview(buf)[: FRAME_HEADERS + payload_len], mac, hop, now)
 

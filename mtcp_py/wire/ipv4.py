@@ -86,6 +86,14 @@ class Ipv4Repr:
     def emit(self, buf: bytearray | memoryview, offset: int = 0) -> None:
         """Write a 20-byte header (no options) at `offset`, checksum included."""
         flags = (FLAG_DF if self.dont_fragment else 0) | (FLAG_MF if self.more_fragments else 0)
-        HEADER.pack_into(buf, offset, 0x45, self.tos, HEADER_LEN + self.payload_len, self.ident,
-                         flags | (self.frag_offset >> 3), self.ttl, self.protocol, 0, self.src, self.dst)
-        _CHECKSUM.pack_into(buf, offset + 10, checksum(memoryview(buf)[offset : offset + HEADER_LEN]))
+        emit_header(buf, offset, self.src, self.dst, self.protocol, self.payload_len, self.ttl, self.ident,
+                    flags | (self.frag_offset >> 3), self.tos)
+
+
+def emit_header(buf: bytearray | memoryview, offset: int, src: int, dst: int, protocol: int, payload_len: int,
+                ttl: int, ident: int, flags_offset: int, tos: int = 0) -> None:
+    """The 20-byte header from its fields, checksum included, with no Repr built: for the per-segment
+    send path (Ipv4Repr.emit writes through it too)."""
+    HEADER.pack_into(buf, offset, 0x45, tos, HEADER_LEN + payload_len, ident, flags_offset, ttl, protocol, 0, src,
+                     dst)
+    _CHECKSUM.pack_into(buf, offset + 10, checksum(memoryview(buf)[offset : offset + HEADER_LEN]))

@@ -42,9 +42,9 @@ acknowledgement after ``max_retransmits`` tries with backoff), ``"no route"`` (n
 ``"aborted"`` (this side called abort), ``"stack closed"``. ``send()`` on a failed socket raises
 ``TcpError`` with the same reason. Queries: ``is_connecting``, ``is_connected``, ``is_closed``, ``state``.
 
-Blocking layer (``mtcp_py.tcp.blocking``), for scripts and simple programs::
+Blocking layer (``mtcp_py.blocking``), for scripts and simple programs::
 
-    from mtcp_py.tcp.blocking import connect, listen
+    from mtcp_py.blocking import connect, listen
     with connect(stack, "10.0.2.1", 7, timeout=5) as conn:     # TcpError on failure
         conn.send_all(b"hello")
         conn.shutdown()                                         # FIN; we can still read

@@ -208,7 +208,7 @@ def open_link(spec: str, clock: Clock | None = None) -> Link:
     link.spec = spec.partition("?")[0]
     try:
         if parsed.faults.active:
-            link = FaultLink(link, parsed.faults, clock)
+            link = FaultLink(link, parsed.faults)
         if parsed.pcap is not None:
             link = PcapLink(link, parsed.pcap, clock)
     except Exception:

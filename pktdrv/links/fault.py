@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..clock import TICK_HZ, Clock
+from ..clock import TICK_HZ
 from .base import Deliver, Link, LinkWrapper
 
 
@@ -167,11 +167,10 @@ class _Direction:
 class FaultLink(LinkWrapper):
     """Applies `faults` to frames going out and coming in."""
 
-    def __init__(self, inner: Link, faults: Faults, clock: Clock | None = None) -> None:
+    def __init__(self, inner: Link, faults: Faults) -> None:
         super().__init__(inner)
         self.faults = faults
-        start = clock.now() if clock is not None else 0  # where the caller's time starts; then poll(now)
-        self.tx = _Direction(faults, faults.seed * 2 + 1, inner.send, start)
+        self.tx = _Direction(faults, faults.seed * 2 + 1, inner.send)
         self.rx: _Direction | None = None
 
     def open(self, deliver: Deliver) -> None:

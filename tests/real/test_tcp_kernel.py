@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from mtcp_py.blocking import connect
 from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
 from mtcp_py.tcp import REFUSED, RESET, TcpConfig, TcpError, TcpSocket
-from mtcp_py.tcp.blocking import connect
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, need_root, private_netns

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from mtcp_py.blocking import WaitTimeout, connect, listen
 from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
 from mtcp_py.tcp import NO_ROUTE, REFUSED, TIMED_OUT, TcpConfig, TcpError
-from mtcp_py.tcp.blocking import WaitTimeout, connect, listen
 from mtcp_py.wire import ip_from_str
 from pktdrv import VirtualClock, open_link
 

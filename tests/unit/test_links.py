@@ -176,7 +176,7 @@ def test_hub_delivers_to_all_others_not_back() -> None:
 def run_faults(faults: Faults, n: int = 200) -> tuple[list[bytes], FaultLink]:
     hub = Hub("f")
     clock = VirtualClock()
-    link = FaultLink(hub.port(), faults, clock)
+    link = FaultLink(hub.port(), faults)
     link.open(lambda f: None)
     sink = hub.port()
     got: list[bytes] = []
@@ -214,8 +214,7 @@ def test_fault_counters() -> None:
 
 def test_fault_delay_releases_at_the_right_tick() -> None:
     hub = Hub("d")
-    clock = VirtualClock()
-    link = FaultLink(hub.port(), Faults(delay=3), clock)
+    link = FaultLink(hub.port(), Faults(delay=3))
     link.open(lambda f: None)
     sink = hub.port()
     got: list[bytes] = []
@@ -237,7 +236,7 @@ def test_fault_rate_limit() -> None:
     hub = Hub("r")
     clock = VirtualClock()
     # 1000 bytes a second: about 55 bytes a tick, so 60-byte frames go out about one per tick.
-    link = FaultLink(hub.port(), Faults(rate=1000, queue=5), clock)
+    link = FaultLink(hub.port(), Faults(rate=1000, queue=5))
     link.open(lambda f: None)
     sink = hub.port()
     got: list[bytes] = []
@@ -314,7 +313,7 @@ def test_reorder_with_delay_holds_one_tick_then_the_delay() -> None:
     sender_port, receiver_port = hub.port(), hub.port()
     got: list[tuple[int, bytes]] = []
     receiver_port.open(lambda frame: got.append((clock.now(), frame)))
-    link = FaultLink(sender_port, Faults(reorder=1.0, delay=3, seed=1), clock)
+    link = FaultLink(sender_port, Faults(reorder=1.0, delay=3, seed=1))
     link.open(lambda frame: None)
     link.send(b"\x01" * 60)  # held for a successor that never comes
     for _ in range(10):

@@ -1,20 +1,20 @@
-"""Blocking calls with timeouts over the polling API, for scripts and simple programs.
+"""Blocking calls with timeouts over the polling API, for scripts and simple programs: part of the edge.
 
-Each call turns the stack's poll loop (`runtime.run_until`) until its condition holds, so the stack keeps
-answering ARP, pings and other connections while a call waits. Timeouts are seconds of the stack's clock
-(real or virtual); a wait that runs out raises `WaitTimeout` (a TcpError whose reason is "timed out").
+Each call turns the loop (`runtime.run_until`, the one place that waits and reads the clock) until its
+condition holds, so the stack keeps answering ARP, pings and other connections while a call waits. TCP
+itself stays free of waiting: this module sits above the stack, beside the runtime. Timeouts are seconds
+of the stack's clock (real or virtual); a wait that runs out raises `WaitTimeout` (a TcpError whose
+reason is "timed out").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..runtime import run_until
-from ..stack import Stack
-from ..wire import ip_from_str
-from .config import TIMED_OUT, TcpError
-from .layer import TcpLayer, TcpListener
-from .socket import TcpSocket
+from .runtime import run_until
+from .stack import Stack
+from .tcp import TIMED_OUT, TcpError, TcpLayer, TcpListener, TcpSocket
+from .wire import ip_from_str
 
 
 class WaitTimeout(TcpError):
@@ -133,7 +133,7 @@ def _address(host: str | int) -> int:
 def connect(stack: Stack, host: str | int, port: int, timeout: float | None = 10.0, local_port: int = 0,
             poll_also: Sequence[Stack] = ()) -> TcpStream:
     """Open a connection; raises TcpError with 'connection refused', 'timed out' or 'no route'."""
-    sock = _layer(stack).connect(_address(host), port, local_port, now=stack.clock.now())
+    sock = _layer(stack).connect(_address(host), port, local_port)  # at the tick of the last poll
     try:
         _wait([stack, *poll_also], lambda: sock.is_connected or sock.error is not None or sock.is_closed, timeout,
               "connect")

@@ -20,6 +20,7 @@ from pktdrv import MonotonicTicks, open_link
 from pktdrv.links import LinkSpecError, parse_link
 
 from .common import EXIT_USAGE, fail, terminate_as_interrupt, whole_number
+from .demo_tcp import transfer
 from .ping import PingSession
 
 PROG = "mtcp-demo"
@@ -76,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         replies = len(session.rtts)
         ok = replies == args.count
         if stack_a.tcp_layer is not None and args.bytes:
-            from .demo_tcp import transfer
-
             ok = transfer(console, stack_a, stack_b, B_IP, args.bytes) and ok
         console.print(counters_table({"A": stack_a, "B": stack_b}))
         console.print(f"[{'green' if ok else 'red'}]ping: {replies}/{args.count} replies[/]")

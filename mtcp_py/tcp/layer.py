@@ -95,6 +95,8 @@ class TcpLayer:
         pool_window = max(max(rx_frames * 3 // 4, 2) * self.mss, DEFAULT_WINDOW)
         self.receive_window = cfg.receive_window or cfg.receive_buffer or pool_window
         self.receive_buffer = cfg.receive_buffer or 2 * self.receive_window
+        self.syn_window = min(self.receive_window, self.receive_buffer, 0xFFFF)
+        """The window a cookie's SYN-ACK offers: a SYN's is never scaled (RFC 7323 2.2)."""
         self.pool = TxPool(cfg.tx_buffers, self.mss)
         self.sockets: list[TcpSocket] = []
         self.connections: dict[tuple[int, int, int], TcpSocket] = {}
@@ -312,29 +314,38 @@ class TcpLayer:
                 c.syn_refused_table_full += 1
                 self._reset_for(remote_ip, seg, now)
             return
-        sock = self._new_socket(seg.dst_port, remote_ip, seg.src_port)
-        sock.passive = True
-        sock.listener = listener
-        listener.embryonic += 1
+        sock = self._new_half_open(listener, remote_ip, seg, seg.seq)
         sock.offer_shift = self._offer_shift if self.config.window_scale else -1
-        sock.irs = seg.seq
-        sock.rcv_nxt = seq_add(seg.seq, 1)
         sock.take_syn_options(seg)
-        sock.state = State.SYN_RECEIVED
-        sock.snd_una = sock.iss
-        sock.snd_nxt = seq_add(sock.iss, 1)
         sock.snd_wnd = seg.window
         sock.snd_wl1 = seg.seq
         sock.syn_pending = True
-        c.passive_opens += 1
+
+    def _new_half_open(self, listener: TcpListener, remote_ip: int, seg: TcpRepr, peer_isn: int,
+                       iss: int | None = None) -> TcpSocket:
+        """A passive connection in SYN_RECEIVED for `listener`, answering the peer's ISN `peer_isn`; our ISS
+        is `iss` (a cookie's) or the RFC 6528 one."""
+        sock = self._new_socket(seg.dst_port, remote_ip, seg.src_port)
+        if iss is not None:
+            sock.iss = sock.snd_wl2 = iss
+        sock.passive = True
+        sock.listener = listener
+        listener.embryonic += 1  # established() moves it to the ready queue
+        sock.irs = peer_isn
+        sock.rcv_nxt = seq_add(peer_isn, 1)
+        sock.state = State.SYN_RECEIVED
+        sock.snd_una = sock.iss
+        sock.snd_nxt = seq_add(sock.iss, 1)
+        self.counters.passive_opens += 1
+        return sock
 
     def _send_cookie(self, remote_ip: int, seg: TcpRepr, now: int) -> None:
         self.counters.syn_cookies_sent += 1
         peer_mss = seg.mss if seg.mss else 536
         iss, _mss = self.cookies.make(self.local_ip, seg.dst_port, remote_ip, seg.src_port, seg.seq,
                                       min(peer_mss, self.mss), now)
-        window = min(self.receive_window, self.receive_buffer, 0xFFFF)
-        reply = TcpRepr(seg.dst_port, seg.src_port, iss, seq_add(seg.seq, 1), SYN | ACK, window, b"", self.mss)
+        reply = TcpRepr(seg.dst_port, seg.src_port, iss, seq_add(seg.seq, 1), SYN | ACK, self.syn_window, b"",
+                        self.mss)
         length = reply.emit(self._scratch, FRAME_HEADERS, self.local_ip, remote_ip)
         self._sent(None, self.ip.send_prepared(self._scratch, length, remote_ip, PROTO_TCP, now), now)
 
@@ -356,21 +367,11 @@ class TcpLayer:
             c.syn_refused_table_full += 1
             return False
         c.syn_cookies_accepted += 1
-        c.passive_opens += 1
-        sock = self._new_socket(seg.dst_port, remote_ip, seg.src_port)
-        sock.passive = True
-        sock.listener = listener
-        listener.embryonic += 1  # established() below moves it to the ready queue
+        sock = self._new_half_open(listener, remote_ip, seg, peer_isn, iss=seq_add(seg.ack, -1))
         sock.offer_shift = -1  # the SYN-ACK offered no scaling and no SACK
         sock.offer_sack = False
-        sock.iss = seq_add(seg.ack, -1)
-        sock.irs = peer_isn
-        sock.rcv_nxt = seg.seq
-        sock.rcv_adv = seq_add(seg.seq, min(self.receive_window, self.receive_buffer, 0xFFFF))
+        sock.rcv_adv = seq_add(seg.seq, self.syn_window)
         sock.snd_mss = max(1, min(mss, self.mss))
-        sock.state = State.SYN_RECEIVED
-        sock.snd_una = sock.iss
-        sock.snd_nxt = seg.ack
         sock.on_segment(seg, now)  # completes the handshake and takes any data the ACK carries
         return True
 

@@ -75,7 +75,7 @@ class SegmentOutput(Tcb):
         # Limited Transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment out, so a
         # small window still draws the duplicates that fast retransmit needs.
         allowance = self.cwnd + (min(self.dup_acks, 2) if self.recover is None else 0)
-        if len(self.sent) - self.sacked_out - self.lost_out + self.retrans_out >= allowance:
+        if self.pipe() >= allowance:
             return 0  # the congestion window is full
         head = self.outgoing[0]
         size = min(head.length, self.snd_mss)

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from ..wire.tcp import ACK, MAX_SACK_BLOCKS, PSH
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .tcb import Tcb
+from .txbuf import TxBuffer
 
 DUP_THRESH = 3
 """Duplicate ACKs, or segments SACKed above a hole, that declare it lost (RFC 5681 3.2, RFC 6675 IsLost)."""
@@ -81,11 +82,7 @@ class LossRecovery(Tcb):
                                                                                          self.snd_mss):
             self.send_new(now)  # the probe is not held back by the congestion window (RFC 8985 7.3)
         elif not self.sent[-1].sacked:
-            last = self.sent[-1]
-            c.retransmits += 1
-            self.timing_seq = None
-            last.xmit_order = self.xmit_count = self.xmit_count + 1
-            self.owner.send_buffer(self, last, ACK | PSH, now)
+            self._resend(self.sent[-1], now)
         self.arm_probe(now)
 
     # -- acknowledgements ------------------------------------------------------------------------------------
@@ -297,22 +294,25 @@ class LossRecovery(Tcb):
         first one regardless)."""
         if self.lost_out <= self.retrans_out:
             return
-        c = self.owner.counters
         for buf in self.sent:
             if not force and self.pipe() >= self.cwnd:
                 return
             if buf.lost and not buf.rexmit:
                 buf.rexmit = True
-                buf.xmit_order = self.xmit_count = self.xmit_count + 1
                 self.retrans_out += 1
                 force = False
-                self.timing_seq = None  # Karn: no RTT sample from a segment sent twice
-                c.retransmits += 1
-                self.owner.send_buffer(self, buf, ACK | PSH, now)
+                self._resend(buf, now)
                 if self.retransmit_at is None:
                     self.retransmit_at = now + self.rtt.timeout()
                 if self.lost_out <= self.retrans_out:
                     return
+
+    def _resend(self, buf: TxBuffer, now: int) -> None:
+        """Send `buf` again: counted, its transmit order renewed, and never an RTT sample (Karn)."""
+        self.owner.counters.retransmits += 1
+        self.timing_seq = None
+        buf.xmit_order = self.xmit_count = self.xmit_count + 1
+        self.owner.send_buffer(self, buf, ACK | PSH, now)
 
     # -- attacks ------------------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from .base import Deliver, Link, LinkError, LinkWrapper, format_mac, parse_mac, 
 from .fault import FaultLink, Faults
 from .hub import HUBS, Hub, HubLink
 from .pcap import PcapLink, PcapWriter, read_pcap
+from .raw import RawLink
+from .tap import TapLink
 
 __all__ = [
     "HUBS",
@@ -135,14 +137,10 @@ class LinkSpec:
 
 
 def _open_tap(target: str, mac: bytes | None, mtu: int | None) -> Link:
-    from .tap import TapLink
-
     return TapLink(target, mac=mac, mtu=mtu)
 
 
 def _open_raw(target: str, mac: bytes | None, mtu: int | None) -> Link:
-    from .raw import RawLink
-
     return RawLink(target, mac=mac)
 
 

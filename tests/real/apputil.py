@@ -106,13 +106,14 @@ def wait_for_line(proc: subprocess.Popen[bytes], text: str) -> str:
             return "".join(seen)
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Check `condition` until it holds; fail naming `what` once `timeout` seconds have passed."""
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30, interval: float = 0.02) -> None:
+    """Check `condition` every `interval` seconds until it holds; fail naming `what` once `timeout` seconds
+    have passed (a condition with a deadline, never a sleep to synchronise)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def run_clients(count: int, work: Callable[[int], T]) -> list[T]:

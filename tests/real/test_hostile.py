@@ -39,6 +39,7 @@ from mtcp_py.tcp import TcpConfig
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, StackThread, need_root, private_netns
+from tests.real.apputil import wait_until
 from tests.real.hostile import (
     ACK,
     PSH,
@@ -59,19 +60,13 @@ pytestmark = pytest.mark.real
 ECHO = 7
 MiB = 1 << 20
 T = TypeVar("T")
+POLL = 0.005
+"""How often a wait below checks its condition (each has a deadline)."""
 CHALLENGE_BURST = 100
 CHALLENGE_ACK_MOST = 20
 """RFC 5961 7 asks for ACK throttling without a number; Linux allows about one challenge ACK per 1000 per
 second globally (and per socket one per half second for out-of-window ACKs). We ask for no more than this
 many answers to a burst of CHALLENGE_BURST in-window resets inside a second."""
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.005)  # polling a condition with a deadline
 
 
 class ServingStack(StackThread):
@@ -148,7 +143,8 @@ class LiveTransfer:
     def quiesce(self, timeout: float = 10) -> None:
         """Stop sending and wait until everything sent has come back."""
         self._go.clear()
-        wait_until(lambda: not self._sender.is_alive() or self._idle(), timeout, "the live transfer to drain")
+        wait_until(lambda: not self._sender.is_alive() or self._idle(),
+                   "the live transfer to drain", timeout=timeout, interval=POLL)
 
     def _idle(self) -> bool:
         with self._lock:
@@ -223,8 +219,8 @@ class Lab:
         before = pool.counters.frames_received
         for frame in chunk:
             self.wire.send(frame)
-        wait_until(lambda: pool.counters.frames_received - before >= len(chunk) and not pool.pending, 10,
-                   "a batch of frames to be taken")
+        wait_until(lambda: pool.counters.frames_received - before >= len(chunk) and not pool.pending,
+                   "a batch of frames to be taken", timeout=10, interval=POLL)
         return len(chunk)
 
 
@@ -316,8 +312,8 @@ def test_a_malformed_frames_counted_by_reason(lab: Lab) -> None:
     cases = list(malformed(lab.forge, lab.rng))
     expected = Counter(reason for _, _, reason in cases if reason is not None)
     lab.deliver(frame for _, frame, _ in cases)
-    wait_until(lambda: all(delta(lab.counters(), before, "drops")[r] >= n for r, n in expected.items()), 10,
-               "every malformed frame to be counted")
+    wait_until(lambda: all(delta(lab.counters(), before, "drops")[r] >= n for r, n in expected.items()),
+               "every malformed frame to be counted", timeout=10, interval=POLL)
     after = lab.counters()
     drops = delta(after, before, "drops")
     noise = sum(1 for what, _, _ in cases if what == "random bytes")
@@ -382,8 +378,8 @@ def test_a_fragments_overlapping_and_never_completing(lab: Lab) -> None:
     before = lab.counters()
     frames = list(fragment_attacks(lab.forge, lab.rng))
     lab.deliver(frame for _, frame in frames)
-    wait_until(lambda: delta(lab.counters(), before, "reassembly")["fragments"] >= len(frames), 10,
-               "every fragment to be taken")
+    wait_until(lambda: delta(lab.counters(), before, "reassembly")["fragments"] >= len(frames),
+               "every fragment to be taken", timeout=10, interval=POLL)
     r = delta(lab.counters(), before, "reassembly")
     assert r["overlaps"] >= 16 and r["no_slot"] > 0 and r["reassembled"] == 0
     pings_all_answered(lab)  # unfragmented traffic is untouched
@@ -425,7 +421,8 @@ def test_c_blind_injections_on_the_live_transfer(lab: Lab) -> None:
     f = lab.forge
     problems: list[str] = []
     live.quiesce()
-    wait_until(lambda: (t := lab.tcb(ECHO, kport))["snd_una"] == t["snd_nxt"], 5, "the echo to be acknowledged")
+    wait_until(lambda: (t := lab.tcb(ECHO, kport))["snd_una"] == t["snd_nxt"],
+               "the echo to be acknowledged", timeout=5, interval=POLL)
     with Sniffer(lab.ns, lab.stack.mac) as sniff:
 
         def inject(what: str, flags: int, seqno: int, ackno: int, payload: bytes = b"", window: int = 65535,
@@ -434,8 +431,8 @@ def test_c_blind_injections_on_the_live_transfer(lab: Lab) -> None:
             mark = sniff.mark()
             before = lab.stack.pool.counters.frames_received
             lab.wire.send(f.tcp_frame(kport, ECHO, seq(seqno), seq(ackno), flags, window=window, payload=payload))
-            wait_until(lambda: lab.stack.pool.counters.frames_received > before and not lab.stack.pool.pending, 5,
-                       f"{what} to be taken")
+            wait_until(lambda: lab.stack.pool.counters.frames_received > before and not lab.stack.pool.pending,
+                       f"{what} to be taken", timeout=5, interval=POLL)
             lab.barrier(sniff)
             answers = sniff.since(mark, lambda s: s.dport == kport and s.flags & ACK != 0 and not s.flags & RST)
             acked = answers[0] if answers else None
@@ -501,8 +498,8 @@ def test_c_blind_injections_on_the_live_transfer(lab: Lab) -> None:
     live.resume()
     # The transfer carries on exactly: nothing injected reached the stream.
     target = live.sent + 256 * 1024
-    wait_until(lambda: live.received >= target or live.mismatch_at is not None or bool(live.errors), 30,
-               "the live transfer to carry on")
+    wait_until(lambda: live.received >= target or live.mismatch_at is not None or bool(live.errors),
+               "the live transfer to carry on", timeout=30, interval=POLL)
     if live.mismatch_at is not None:
         problems.append(f"the live echo stream differs from byte {live.mismatch_at}")
     assert not problems, "\n".join(problems)
@@ -515,10 +512,12 @@ def test_c_reset_at_exactly_rcv_nxt_ends_a_connection(lab: Lab) -> None:
     kport = sock.getsockname()[1]
     sock.sendall(b"hello")
     assert sock.recv(5) == b"hello"
-    wait_until(lambda: (t := lab.tcb(ECHO, kport))["snd_una"] == t["snd_nxt"], 5, "the echo to be acknowledged")
+    wait_until(lambda: (t := lab.tcb(ECHO, kport))["snd_una"] == t["snd_nxt"],
+               "the echo to be acknowledged", timeout=5, interval=POLL)
     t = lab.tcb(ECHO, kport)
     lab.wire.send(lab.forge.tcp_frame(kport, ECHO, t["rcv_nxt"], 0, RST))
-    wait_until(lambda: lab.tcb(ECHO, kport)["state"] in ("gone", "CLOSED"), 5, "the reset to be taken")
+    wait_until(lambda: lab.tcb(ECHO, kport)["state"] in ("gone", "CLOSED"),
+               "the reset to be taken", timeout=5, interval=POLL)
     sock.close()
 
 
@@ -529,7 +528,8 @@ def test_c_challenge_acks_are_rate_limited(lab: Lab) -> None:
     kport = sock.getsockname()[1]
     sock.sendall(b"ping")
     assert sock.recv(4) == b"ping"
-    wait_until(lambda: (t := lab.tcb(ECHO, kport))["snd_una"] == t["snd_nxt"], 5, "the echo to be acknowledged")
+    wait_until(lambda: (t := lab.tcb(ECHO, kport))["snd_una"] == t["snd_nxt"],
+               "the echo to be acknowledged", timeout=5, interval=POLL)
     t = lab.tcb(ECHO, kport)
     with Sniffer(lab.ns, lab.stack.mac) as sniff:
         mark = sniff.mark()
@@ -584,7 +584,7 @@ def test_z_live_transfer_exact_and_pool_whole(lab: Lab) -> None:
     assert not lab.live.errors, lab.live.errors
     assert sent > 0 and received == sent and same and lab.live.mismatch_at is None, (sent, received)
     pool = lab.stack.pool
-    wait_until(lambda: pool.free == pool.count, 5, "every receive buffer to be free")
+    wait_until(lambda: pool.free == pool.count, "every receive buffer to be free", timeout=5, interval=POLL)
     counters = lab.counters()
     assert counters["stack"]["internal_errors"] == 0, lab.stack.last_internal_error
     print("drops:", counters["drops"])

@@ -131,7 +131,7 @@ class Machine:
         """Install `driver` on the packet interrupt: its vector points at a handler with "PKT DRVR"."""
         self.driver = driver
         driver.interrupt = self.packet_interrupt
-        self.nic = NicBridge(driver, self.wake)
+        self.nic = NicBridge(driver)
         tables = DriverMemory(ROM_SEGMENT, rom.DRIVER_NAME, rom.DRIVER_PARAMETERS, rom.DRIVER_STATISTICS,
                               rom.DRIVER_MULTICAST)
         self.pktdrv = RegisterEntry(driver, self.memory, tables, self.nic.make_receiver)

@@ -9,9 +9,7 @@ again with AX=1.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +29,10 @@ class QueuedFrame:
 
 
 class NicBridge:
-    def __init__(self, driver: PacketDriver, wake: Callable[[], None], limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, driver: PacketDriver, limit: int = QUEUE_LIMIT) -> None:
         self.driver = driver
-        self.wake = wake
         self.limit = limit
         self._queue: deque[QueuedFrame] = deque()
-        self._lock = threading.Lock()
         self.current: QueuedFrame | None = None
         self.in_interrupt = False
         self.delivered_this_interrupt = 0
@@ -48,12 +44,8 @@ class NicBridge:
 
         def receive(handle: int, flag: int, argument: Any) -> Any:
             if flag == 0:
-                with self._lock:
-                    full = len(self._queue) >= self.limit
-                return None if full else bytearray(argument)
-            with self._lock:
-                self._queue.append(QueuedFrame(handle, bytes(argument), segment, offset))
-            self.wake()
+                return None if len(self._queue) >= self.limit else bytearray(argument)
+            self._queue.append(QueuedFrame(handle, bytes(argument), segment, offset))
             return None
 
         return receive
@@ -66,10 +58,9 @@ class NicBridge:
         if self.delivered_this_interrupt >= FRAMES_PER_INTERRUPT:
             return None
         while True:
-            with self._lock:
-                if not self._queue:
-                    return None
-                item = self._queue.popleft()
+            if not self._queue:
+                return None
+            item = self._queue.popleft()
             if item.handle in self.driver.handles:
                 self.delivered_this_interrupt += 1
                 self.current = item
@@ -89,5 +80,4 @@ class NicBridge:
         stats.dropped_refused += 1
 
     def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
+        self._queue.clear()

@@ -21,8 +21,9 @@ def open_stack(config: MtcpConfig, link: str | None = None, clock: Clock | None 
     if not spec:
         raise ConfigError(config.path or "<no config>", 0, "LINK",
                           "no link given (LINK in the config file, or --link, e.g. tap:mtap0)")
-    if not config.ip:
-        raise ConfigError(config.path or "<no config>", 0, "IPADDR", "no IP address configured")
+    if not config.ip and not overrides.get("no_address"):
+        raise ConfigError(config.path or "<no config>", 0, "IPADDR",
+                          "no IP address configured: set IPADDR, or run mtcp-dhcp to get one")
     clock = clock or MonotonicTicks()
     registry = registry or DriverRegistry()
     driver = PacketDriver(open_link(spec, clock), interrupt=config.packet_int)

@@ -29,6 +29,7 @@ from .icmp import IcmpLayer
 from .ip import IpConfig, IpLayer
 from .tcp import TcpConfig, TcpLayer
 from .tcp.predict import predicted_input
+from .udp import UdpConfig, UdpLayer
 from .wire import WireError, ethernet, ip_to_str
 from .wire.ethernet import ethertype
 
@@ -66,6 +67,12 @@ class StackConfig:
     tcp: TcpConfig | None = None
     """TCP settings, or None for the defaults."""
     tcp_enabled: bool = True
+    udp: UdpConfig | None = None
+    """UDP settings, or None for the defaults."""
+    udp_enabled: bool = True
+    no_address: bool = False
+    """Start with no IP address (IPADDR 0.0.0.0), as a DHCP client does: sent from 0.0.0.0, every unicast
+    and broadcast accepted, no gratuitous ARP, no ARP answered."""
 
     @classmethod
     def from_mtcp(cls, cfg: Any, **overrides: Any) -> StackConfig:
@@ -103,6 +110,7 @@ class Stack:
         self.ip: IpLayer
         self.icmp: IcmpLayer
         self.tcp_layer: TcpLayer | None = None
+        self.udp_layer: UdpLayer | None = None
         self.predict: TcpLayer | None = None
         """The TCP layer when its short path is on (header prediction), else None."""
         """TCP, when the configuration enables it (`tcp` is the same, or an error saying it is off)."""
@@ -125,8 +133,8 @@ class Stack:
 
     def _init_steps(self) -> None:
         cfg = self.config
-        if not cfg.ip:
-            raise StackError("no IP address configured (IPADDR)")
+        if not cfg.ip and not cfg.no_address:
+            raise StackError("no IP address configured: set IPADDR, or run mtcp-dhcp to get one")
         try:
             self.handle = self.driver.access_type(InterfaceClass.DIX_ETHERNET, IF_TYPE_ANY, IF_NUMBER_ANY, b"",
                                                   self.pool.receiver)
@@ -139,8 +147,11 @@ class Stack:
         self.icmp = IcmpLayer(self.ip)
         if cfg.tcp_enabled:
             self._init_tcp()
+        if cfg.udp_enabled:
+            self.udp_layer = UdpLayer(self.ip, self.icmp, cfg.udp)
+            self.layers.append(self.udp_layer)
         self.pool.start_receiving()
-        if cfg.announce:
+        if cfg.announce and cfg.ip:
             self.arp.announce()
 
     def _init_tcp(self) -> None:
@@ -155,6 +166,13 @@ class Stack:
         if self.tcp_layer is None:
             raise StackError("TCP is not enabled on this stack")
         return self.tcp_layer
+
+    @property
+    def udp(self) -> UdpLayer:
+        """The UDP layer; StackError when this stack runs without UDP (StackConfig.udp_enabled)."""
+        if self.udp_layer is None:
+            raise StackError("UDP is not enabled on this stack")
+        return self.udp_layer
 
     def end_stack(self) -> None:
         """Stop receiving, release the driver, tear down. Harmless to call again."""
@@ -313,6 +331,8 @@ class Stack:
             table["icmp"] = asdict(self.icmp.counters)
             if self.tcp_layer is not None:
                 table["tcp"] = asdict(self.tcp_layer.counters)
+            if self.udp_layer is not None:
+                table["udp"] = asdict(self.udp_layer.counters)
         table["drops"] = dict(self.drops)
         table["stack"] = {"internal_errors": self.internal_errors}
         return table

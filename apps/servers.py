@@ -1,9 +1,15 @@
 """mtcp-servers: the classic small services for trying a link, many connections at once.
 
-    mtcp-servers [-echo PORT] [-discard PORT] [-chargen PORT] [-daytime PORT] [-backlog N] [-stats]
+    mtcp-servers [-echo PORT] [-discard PORT] [-chargen PORT] [-daytime PORT] [-udp on|off] [-backlog N] [-stats]
 
 echo (RFC 862, port 7), discard (RFC 863, port 9), chargen (RFC 864, port 19) and daytime (RFC 867,
-port 13); `off` disables one. Each connection keeps a constant amount of memory: echo reads only as much
+port 13); `off` disables one. Each runs over TCP and, on the same port, over UDP (`-udp off`: TCP only).
+Over UDP, echo sends each datagram back, discard drops it, chargen answers any datagram with 512 bytes of
+its pattern (RFC 864 leaves the length free, up to 512; each answer starts one line further on) and
+daytime with the time. Datagrams to a broadcast address, and from one of these services' own ports (which
+would make two servers answer each other for ever, as inetd guards against), are not answered: counted.
+
+Each TCP connection keeps a constant amount of memory: echo reads only as much
 as it can send back, chargen keeps an offset into a fixed pattern. Runs until Ctrl-C or SIGTERM, then ends
 every connection and releases the link. -stats prints the stack's counters on exit, and SIGUSR1 prints
 them at once, with how many connections are open and how many TCP sockets are in use.
@@ -26,6 +32,7 @@ from types import FrameType
 from mtcp_py.runtime import turn, wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpListener, TcpSocket
+from mtcp_py.udp import UdpEndpoints, UdpError
 
 from .common import (
     EXIT_INTERRUPTED,
@@ -45,6 +52,7 @@ PROG = "mtcp-servers"
 CHUNK = 16_384
 """The most any one connection moves per turn of the loop, so every connection gets its turn."""
 DEFAULT_PORTS = {"echo": 7, "discard": 9, "chargen": 19, "daytime": 13}
+UDP_CHARGEN_SIZE = 512
 
 
 @dataclass
@@ -67,11 +75,45 @@ class Servers:
     connections: list[Connection] = field(default_factory=list)
     pattern: ChargenPattern = field(default_factory=ChargenPattern)
     served: dict[str, int] = field(default_factory=dict)
+    udp: bool = True
+    udp_served: dict[str, int] = field(default_factory=dict)
+    udp_ignored: int = 0
+    """Datagrams not answered: sent to a broadcast address, or from a small service's own port."""
+    udp_unsent: int = 0
+    """Answers the stack could not send (no route, ARP failed)."""
+    _udp_chargen_line: int = 0
 
     def start(self) -> None:
         for service, port in self.ports.items():
             self.listeners[service] = self.stack.tcp.listen(port, backlog=self.backlog)
             self.served[service] = 0
+        if self.udp:
+            for service, port in self.ports.items():
+                self.stack.udp.register(port, self._datagram_handler(service, port))
+                self.udp_served[service] = 0
+
+    # -- UDP: one answer per datagram, from inside the stack's receive callback --------------------------
+
+    def _datagram_handler(self, service: str, port: int) -> Callable[[UdpEndpoints, memoryview, int], None]:
+        def on_datagram(source: UdpEndpoints, payload: memoryview, now: int) -> None:
+            if source.broadcast or source.src_port in self.ports.values():
+                self.udp_ignored += 1
+                return
+            self.udp_served[service] += 1
+            if service == "discard":
+                return
+            if service == "echo":
+                answer = bytes(payload)
+            elif service == "chargen":
+                start = self._udp_chargen_line * len(self.pattern.lines[0])
+                self._udp_chargen_line = (self._udp_chargen_line + 1) % len(self.pattern.lines)
+                answer = self.pattern.read(start, UDP_CHARGEN_SIZE)
+            else:
+                answer = daytime_line()
+            if not self.stack.udp.send(port, source.src, source.src_port, answer, now).ok:
+                self.udp_unsent += 1
+
+        return on_datagram
 
     def accept_all(self) -> None:
         for service, listener in self.listeners.items():
@@ -147,6 +189,8 @@ class Servers:
         return f"connections open: {len(self.connections)}, TCP sockets in use: {len(self.stack.tcp.socket_states())}"
 
     def stop(self) -> None:
+        for port in self.ports.values() if self.udp else ():
+            self.stack.udp.unregister(port)
         for listener in self.listeners.values():
             listener.close()
         for conn in self.connections:
@@ -173,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     for service, port in DEFAULT_PORTS.items():
         parser.add_argument(f"-{service}", f"--{service}", default=str(port), metavar="PORT",
                             help=f"{service} port (default {port}; 'off' disables it)")
+    parser.add_argument("-udp", "--udp", default="on", metavar="on|off",
+                        help="the same services over UDP too (default on)")
     parser.add_argument("-backlog", "--backlog", default="8", metavar="N",
                         help="connections waiting to be accepted, per service (default 8)")
     parser.add_argument("-stats", "--stats", action="store_true", help="print counters on exit and on SIGUSR1")
@@ -183,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if not ports:
         fail(PROG, "every service is off", EXIT_USAGE)
     backlog = parse_backlog(args.backlog)
+    if args.udp.lower() not in ("on", "off"):
+        fail(PROG, f"-udp {args.udp}: on or off", EXIT_USAGE)
     config = load(PROG, args.config)
     console = stderr_console()
     want_stats = [False]
@@ -193,10 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     previous_usr1 = signal.signal(signal.SIGUSR1, on_usr1)
     try:
         with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
-            servers = Servers(stack, ports, backlog=backlog)
+            servers = Servers(stack, ports, backlog=backlog, udp=args.udp.lower() == "on")
             try:
-                servers.start()
+                try:
+                    servers.start()
+                except UdpError as exc:
+                    fail(PROG, str(exc))
                 listing = ", ".join(f"{s} {p}" for s, p in ports.items())
+                if servers.udp:
+                    listing += " (TCP and UDP)"
                 print(f"{PROG}: {stack.describe()}: {listing}", file=sys.stderr, flush=True)
                 while True:
                     turn(stack)
@@ -216,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(stats_table(stack))
                     served = ", ".join(f"{s} {n}" for s, n in servers.served.items())
                     console.print(f"connections served: {served}")
+                    if servers.udp:
+                        answered = ", ".join(f"{s} {n}" for s, n in servers.udp_served.items())
+                        console.print(f"datagrams served: {answered}; not answered: {servers.udp_ignored}; "
+                                      f"answers not sent: {servers.udp_unsent}")
     except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM while stopping
         print(f"{PROG}: interrupted while stopping", file=sys.stderr)
         return EXIT_INTERRUPTED

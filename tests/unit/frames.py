@@ -108,10 +108,23 @@ def make_lab(*, tcp: bool = False, **config: object) -> Lab:
     clock = VirtualClock()
     name = f"unit{next(_names)}"
     link = open_link(f"hub:{name}?mac=02:00:00:00:00:01", clock)
-    cfg = StackConfig(STACK_IP, announce=bool(config.pop("announce", False)), tcp_enabled=tcp,
+    address = int(config.pop("ip", STACK_IP))  # type: ignore[call-overload]
+    cfg = StackConfig(address, announce=bool(config.pop("announce", False)), tcp_enabled=tcp,
                       **config)  # type: ignore[arg-type]
     peer = HUBS.get(name).port(mac=PEER_MAC)
     lab_seen: list[bytes] = []
     peer.open(lab_seen.append)
     stack = Stack(link, cfg, clock).init_stack()
     return Lab(stack, peer, clock, name, lab_seen)
+
+
+def udp(src: int, dst: int, sport: int, dport: int, payload: bytes, *, checksum: bool = True,
+        length: int | None = None) -> bytes:
+    """A UDP datagram (RFC 768) with its pseudo-header checksum, or 0 (none) when `checksum` is False."""
+    size = 8 + len(payload) if length is None else length
+    header = struct.pack("!HHHH", sport, dport, size, 0)
+    value = 0
+    if checksum:
+        pseudo = struct.pack("!IIBBH", src, dst, 0, 17, 8 + len(payload))
+        value = slow_checksum(pseudo + header + payload) or 0xFFFF
+    return header[:6] + struct.pack("!H", value) + payload

@@ -183,7 +183,8 @@ def test_no_link_and_no_address_are_configuration_errors(tmp_path: Path) -> None
     config.write_text("LINK hub:x\n")
     result = run_app("ping", "10.0.0.1", config=config)
     assert result.returncode == 2
-    assert one_line(result, "ping") == f"mtcp-ping: {config}: IPADDR: no IP address configured: set IPADDR, or run mtcp-dhcp to get one"
+    assert one_line(result, "ping") == (f"mtcp-ping: {config}: IPADDR: no IP address configured: "
+                                        "set IPADDR, or run mtcp-dhcp to get one")
 
 
 def test_backlog_one_is_taken(lan_config: Path) -> None:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..driver import PacketDriver
 from ..links import LinkError, LinkSpecError, open_link, parse_link
 from ..mtcpcfg import ConfigError, MtcpCfg, cfg_path, parse_packet_int, read_cfg
-from .machine import FAULT_STATUS, Machine, MachineConfig, MachineError
+from .machine import FAULT_STATUS, Companion, Machine, MachineConfig, MachineError
 
 __all__ = ["CONFIG_DOS_PATH", "USAGE_STATUS", "ConfigError", "Extension", "error", "main", "parse_interrupt"]
 
@@ -40,9 +40,11 @@ class Extension:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add options (before PROGRAM on the command line)."""
 
-    def around(self, options: argparse.Namespace, link_spec: str, run: Callable[[], int]) -> int:
-        """Run the machine (`run()`), with whatever else must run beside it; returns the exit status."""
-        return run()
+    def around(self, options: argparse.Namespace, link_spec: str,
+               run: Callable[[Sequence[Companion]], int]) -> int:
+        """Run the machine (`run(companions)`), with whatever must run beside it on the machine's own line
+        (each companion gets a turn between CPU slices); returns the exit status."""
+        return run(())
 
 
 def parse_arguments(argv: list[str], extension: Extension | None = None) -> argparse.Namespace:
@@ -109,11 +111,12 @@ def main(argv: list[str] | None = None, extension: Extension | None = None) -> i
         environment = [(k, v) for k, v in environment if k.upper() != name.upper()]
         environment.append((name.upper(), value))
     extension = extension or Extension()
-    return extension.around(options, link_spec, lambda: run(options, link_spec, interrupt, environment, overlays))
+    return extension.around(options, link_spec,
+                            lambda companions: run(options, link_spec, interrupt, environment, overlays, companions))
 
 
 def run(options: argparse.Namespace, link_spec: str, interrupt: int, environment: list[tuple[str, str]],
-        overlays: dict[str, Path]) -> int:
+        overlays: dict[str, Path], companions: Sequence[Companion] = ()) -> int:
     config = MachineConfig(program=options.program, args=list(options.args), drive=options.drive,
                            environment=environment, overlays=overlays, virtual_clock=options.clock == "virtual",
                            cycles_per_ms=options.cycles, trace=options.trace, packet_interrupt=interrupt)
@@ -134,6 +137,8 @@ def run(options: argparse.Namespace, link_spec: str, interrupt: int, environment
         machine.shutdown()
         return FAULT_STATUS
     machine.attach_driver(PacketDriver(link, interrupt=interrupt))
+    for companion in companions:
+        machine.attach_companion(companion)
     return machine.run()
 
 

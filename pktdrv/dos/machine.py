@@ -4,6 +4,10 @@ The CPU runs in slices of a few thousand instructions. DOS, BIOS and packet-driv
 the CPU's interrupt hook without stopping it; timer and NIC interrupts are delivered between slices (the
 only safe moment: stopping unicorn from another thread is racy). Idle calls stop the slice early and the
 loop sleeps until the next timer tick, frame or key (real time), or jumps time forward (virtual time).
+
+Companions (mtcp-dosrun's Python peer on the same hub) run on this same line: between slices, just before
+the link is drained, each gets a turn, and an idle sleep wakes for their deadlines and descriptors. So the
+machine, its link and whatever runs beside it share one thread and one loop.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_16, Uc, UcError
 from unicorn import x86_const as x86
@@ -47,6 +52,19 @@ FRAMES_PER_DRAIN = 32
 """Frames read from the link between two CPU slices (they wait in the NIC's queue for the interrupt)."""
 """Shortest idle sleep when the program runs the PIT faster than this (seconds)."""
 HARDWARE_VECTORS = set(range(0x08, 0x10)) | set(range(0x70, 0x78))
+
+
+class Companion(Protocol):
+    """Something that runs beside the program on the machine's own line (it never gets a thread)."""
+
+    def turn(self) -> float | None:
+        """Do what is due now; return the seconds until it next has timer work, or None when only frames
+        (or its descriptor) can give it more."""
+        ...
+
+    def fileno(self) -> int | None:
+        """A descriptor that is readable when it has work (a link of its own), or None."""
+        ...
 
 
 @dataclass
@@ -111,6 +129,9 @@ class Machine:
         self.bios = Bios(self)
         self.dos = DosServices(self)
         self.nic: NicBridge | None = None
+        self.companions: list[Companion] = []
+        self._companion_wake: float | None = None
+        """Machine-clock seconds at which a companion next has timer work (None: only when frames come)."""
         self.pktdrv: RegisterEntry | None = None
         self.driver: PacketDriver | None = None
         if config.driver is not None:
@@ -137,6 +158,18 @@ class Machine:
         self.pktdrv = RegisterEntry(driver, self.memory, tables, self.nic.make_receiver)
         self.default_vectors[self.packet_interrupt] = (ROM_SEGMENT, rom.PKT_HANDLER)
         self.memory.set_vector(self.packet_interrupt, ROM_SEGMENT, rom.PKT_HANDLER)
+
+    def attach_companion(self, companion: Companion) -> None:
+        """Run `companion` on the machine's line: a turn between slices, its wake-ups in idle sleeps."""
+        self.companions.append(companion)
+
+    def _turn_companions(self) -> None:
+        wake: float | None = None
+        for companion in self.companions:
+            after = companion.turn()
+            if after is not None and (wake is None or after < wake):
+                wake = after
+        self._companion_wake = None if wake is None else self.clock.seconds() + wake
 
     # -- loading ------------------------------------------------------------------------------------------
 
@@ -435,6 +468,8 @@ class Machine:
 
     def _deliver_pending_interrupts(self) -> None:
         self.pit.update()
+        if self.companions:
+            self._turn_companions()  # first, so that what they answer to the last slice is drained now
         driver = self.driver
         if driver is not None and self.nic is not None:
             driver.poll(self.clock.now())
@@ -458,6 +493,11 @@ class Machine:
     def _wait_idle(self) -> None:
         """Nothing to do until an interrupt: sleep (real time) or move time forward (virtual time)."""
         self.pit.update()
+        if self.companions:
+            # What the program sent in the slice just ended may already have an answer: no sleep then.
+            self._turn_companions()
+            if self.driver is not None and self.nic is not None:
+                self.driver.drain(FRAMES_PER_DRAIN)
         if self.pit.owed or (self.nic is not None and self.nic.pending()) or self.exit_code is not None:
             return
         if self.break_interrupt_pending:
@@ -467,10 +507,17 @@ class Machine:
         link_deadline = driver.next_deadline() if driver is not None else None
         if link_deadline is not None:
             deadline = min(deadline, link_deadline / TICK_HZ)
+        if self._companion_wake is not None:
+            deadline = min(deadline, self._companion_wake)
         if isinstance(self.clock, InstructionTime):
-            if driver is not None and driver.fileno() is not None:
+            real_time_peer = (driver is not None and driver.fileno() is not None) or \
+                self._companion_wake is not None or any(c.fileno() is not None for c in self.companions)
+            if real_time_peer:
                 self._sleep(0.002)  # a real network answers in real time: give it a moment first
-                driver.drain(FRAMES_PER_DRAIN)
+                if self.companions:
+                    self._turn_companions()
+                if driver is not None:
+                    driver.drain(FRAMES_PER_DRAIN)
                 if self.nic is not None and self.nic.pending():
                     return
             self.clock.jump_to(deadline)
@@ -483,6 +530,7 @@ class Machine:
         link_fd = self.driver.fileno() if self.driver is not None and self.nic is not None else None
         if link_fd is not None:
             watch.append(link_fd)
+        watch.extend(fd for companion in self.companions if (fd := companion.fileno()) is not None)
         if self.bios.keyboard.waiting_on_tty():
             watch.append(0)
         self._sleeping = True

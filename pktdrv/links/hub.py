@@ -42,10 +42,7 @@ class Hub:
         self.frames += 1
         for port in list(self.ports):
             if port is not sender and port.deliver is not None:
-                if port.inline:
-                    port.deliver(frame)
-                else:
-                    port.enqueue(frame)
+                port.enqueue(frame)
 
     def leave(self, port: HubLink) -> None:
         with self._lock:
@@ -84,9 +81,6 @@ class HubLink(Link):
         self.spec = f"hub:{hub.name}"
         self.deliver: Deliver | None = None
         self.closed = False
-        self.inline = False
-        """Hand frames over in the sender's call instead of queueing them: for a peer with no loop of its
-        own (a scripted responder in a test), on the sender's thread."""
         self.queue: deque[bytes] = deque()
         self.dropped = 0
         """Frames that found the queue full."""

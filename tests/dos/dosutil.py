@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pktdrv.dos.machine import Machine, MachineConfig
+from pktdrv.dos.machine import Companion, Machine, MachineConfig
 from pktdrv.driver import PacketDriver
 from pktdrv.links import HubLink, Link, open_link
 
@@ -33,11 +33,14 @@ def assemble(name: str, folder: Path, output: str | None = None) -> Path:
 
 
 def machine_for(program: Path, args: list[str] | None = None, *, link: str | None = None,
-                virtual: bool = True, drive: Path | None = None, trace: bool = False) -> Machine:
+                virtual: bool = True, drive: Path | None = None, trace: bool = False,
+                companion: Companion | None = None) -> Machine:
     machine = Machine(MachineConfig(program=program, args=args or [], drive=drive, virtual_clock=virtual,
                                     trace=trace))
     if link is not None:
         machine.attach_driver(PacketDriver(open_link(link, clock=machine.clock)))
+    if companion is not None:
+        machine.attach_companion(companion)
     return machine
 
 
@@ -67,7 +70,15 @@ class Responder:
         self.link = link
         link.open(self.on_frame)
         assert isinstance(link, HubLink)
-        link.inline = True  # it has no loop of its own: it answers inside the DOS program's send
+
+    # A machine Companion: its queue is drained on the machine's line, between CPU slices.
+    def turn(self) -> float | None:
+        self.link.drain(64)
+        return None
+
+    def fileno(self) -> int | None:
+        return None
+
     def on_frame(self, frame: bytes) -> None:
         kind = frame[12:14]
         if kind == b"\x08\x06" and frame[20:22] == b"\x00\x01" and frame[38:42] == PEER_IP:

@@ -124,8 +124,9 @@ def test_ctrl_c_reaches_the_program_as_dos_delivers_it(tmp_path: Path, request: 
 def run_packet_client(tmp_path: Path, hub: str, pcap: Path, trace: bool = False) -> tuple[int, Machine]:
     program = assemble("pktclient", tmp_path)
     HUBS.get(hub).ports.clear()
-    Responder(open_link(f"hub:{hub}?mac={PEER_MAC.hex(':')}"))
-    machine = machine_for(program, link=f"hub:{hub}?mac=02:00:00:00:00:02&pcap={pcap}", trace=trace)
+    responder = Responder(open_link(f"hub:{hub}?mac={PEER_MAC.hex(':')}"))
+    machine = machine_for(program, link=f"hub:{hub}?mac=02:00:00:00:00:02&pcap={pcap}", trace=trace,
+                          companion=responder)
     return machine.run(), machine
 
 

@@ -121,12 +121,15 @@ def test_htget_then_nc_upload_sha256_exact(netns: NetNs, drive: Path, tmp_path: 
 HUB_CONFIG = "PACKETINT 0x60\nIPADDR 10.0.0.2\nNETMASK 255.255.255.0\nGATEWAY 10.0.0.1\n"
 
 
-def run_on_hub(drive: Path, hub: str, args: list[str], pcap: Path | None = None, virtual: bool = True) -> int:
+def run_on_hub(drive: Path, hub: str, args: list[str], pcap: Path | None = None, virtual: bool = True,
+               companion: Responder | None = None) -> int:
     (drive / "HUB.CFG").write_text(HUB_CONFIG)
     machine = Machine(MachineConfig(program=drive / args[0], args=args[1:], drive=drive, virtual_clock=virtual,
                                     environment=[("MTCPCFG", "C:\\HUB.CFG"), ("MTCPSLEEP", "1")]))
     link = f"hub:{hub}?mac=02:00:00:00:00:02" + (f"&pcap={pcap}" if pcap else "")
     machine.attach_driver(PacketDriver(open_link(link, clock=machine.clock)))
+    if companion is not None:
+        machine.attach_companion(companion)
     return machine.run()
 
 
@@ -137,8 +140,9 @@ def test_ping_on_the_hub_repeats_bit_for_bit(dos_bin: Path, tmp_path: Path,
     for run in (1, 2):
         hub = f"mping{run}"
         HUBS.get(hub).ports.clear()
-        Responder(open_link(f"hub:{hub}?mac={PEER_MAC.hex(':')}"))
-        assert run_on_hub(tmp_path, hub, ["PING.EXE", "-count", "3", "10.0.0.1"], tmp_path / f"{run}.pcap") == 0
+        responder = Responder(open_link(f"hub:{hub}?mac={PEER_MAC.hex(':')}"))
+        assert run_on_hub(tmp_path, hub, ["PING.EXE", "-count", "3", "10.0.0.1"], tmp_path / f"{run}.pcap",
+                          companion=responder) == 0
         outputs.append(capfd.readouterr().out)
     assert "Packets sent: 3, Replies received: 3, Replies lost: 0" in outputs[0]
     assert outputs[0] == outputs[1]

@@ -53,6 +53,10 @@ class NetNs:
     def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
         return subprocess.Popen(self.cmd(*args), **kwargs)  # type: ignore[call-overload]
 
+    def popen_text(self, *args: str, **kwargs: object) -> subprocess.Popen[str]:
+        """As popen, with text streams."""
+        return subprocess.Popen(self.cmd(*args), text=True, **kwargs)  # type: ignore[call-overload]
+
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on a thread inside the namespace (to open a TAP device or a socket there)."""
         result: list[T] = []

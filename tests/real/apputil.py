@@ -96,7 +96,7 @@ def reset(sock: socket.socket) -> None:
 def wait_for_line(proc: subprocess.Popen[bytes], text: str) -> str:
     """Read the program's stderr until a line with `text` (the program is ready)."""
     assert proc.stderr is not None
-    seen = []
+    seen: list[str] = []
     while True:
         line = proc.stderr.readline().decode()
         if not line:
@@ -141,7 +141,12 @@ def echo_round_trip(ns: NetNs, port: int, size: int) -> bool:
     """Send `size` random bytes to an echo server and read them back; True when they came back exactly."""
     data = os.urandom(size)
     sock = kernel_connect(ns, port)
-    sender = threading.Thread(target=lambda: (sock.sendall(data), sock.shutdown(socket.SHUT_WR)))
+
+    def send_then_half_close() -> None:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send_then_half_close)
     sender.start()
     back = hashlib.sha256()
     length = 0

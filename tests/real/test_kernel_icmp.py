@@ -97,8 +97,8 @@ def mtcp_ping(ns: NetNs, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     config = tmp_path / "mtcp.cfg"
     config.write_text(f"LINK tap:mtap0\nIPADDR {STACK_IP}\nNETMASK 255.255.255.0\nGATEWAY {KERNEL_IP}\n")
     env = dict(os.environ, MTCPCFG=str(config))
-    return ns.popen(sys.executable, "-m", "mtcp_py.apps.ping", *args, env=env, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, text=True)
+    return ns.popen_text(sys.executable, "-m", "mtcp_py.apps.ping", *args, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
 
 
 def test_mtcp_ping_gets_replies_and_answers_kernel(ns: NetNs, tmp_path: Path) -> None:

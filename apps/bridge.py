@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             stack = cleanup.enter_context(bridge_stack(args.stack, bridge))
             names = ", ".join(f"{p.index}: {p.link.spec}" for p in bridge.ports)
             host = f"; our stack {stack.describe()} on port {len(bridge.ports) - 1}" if stack is not None else ""
-            print(f"{PROG}: ports {names}{host}", file=sys.stderr, flush=True)
             try:
+                print(f"{PROG}: ports {names}{host}", file=sys.stderr, flush=True)
                 return run(bridge, stack, clock, want_table)
             except KeyboardInterrupt:
                 print(f"{PROG}: stopping", file=sys.stderr)

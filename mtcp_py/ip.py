@@ -16,10 +16,14 @@ from .arp import ArpLayer, SendFrame
 from .reassembly import Reassembler
 from .wire import ethernet
 from .wire.ethernet import BROADCAST
-from .wire.ipv4 import FLAG_DF, HEADER_LEN, Ipv4Repr, emit_header
+from .wire.ipv4 import FLAG_DF, HEADER_LEN, Ipv4Repr, emit_frame_header
 
 FRAME_HEADERS = ethernet.HEADER_LEN + HEADER_LEN
 """Room a prepared buffer keeps in front of the IP payload: Ethernet plus a 20-byte IP header."""
+
+
+_NO_MAC = bytes(6)
+"""The destination written while ARP is pending: only the IP datagram behind it is queued."""
 
 
 class SendStatus(Enum):
@@ -101,7 +105,13 @@ class IpLayer:
         self.reassembler = Reassembler(config.reassembly_slots, config.reassembly_max,
                                        config.reassembly_ticks)
         self.unreachable_hook: UnreachableHook | None = None
+        self.accept_any = False
+        """Take datagrams for every address, as a gateway that ends them itself does (mtcp-nat); the
+        protocols above see the destination and decide."""
         self._ident = 0
+        self._route: tuple[int, int, tuple[bytes, int], int, int, IpConfig] | None = None
+        """Of the last prepared datagram (send_prepared): destination, next hop, the ARP cache entry used,
+        and the address, netmask and configuration the hop was found with."""
         self._scratch = bytearray(ethernet.HEADER_LEN + config.mtu)
 
     def register(self, protocol: int, handler: IpHandler) -> None:
@@ -141,7 +151,8 @@ class IpLayer:
         header = Ipv4Repr.parse(data)
         c = self.counters
         c.received += 1
-        if header.dst != self.address and not self.is_broadcast(header.dst) and self.address:
+        if header.dst != self.address and not self.accept_any and not self.is_broadcast(header.dst) \
+                and self.address:
             c.not_for_us += 1
             return
         if self.is_bad_source(header.src):
@@ -205,18 +216,43 @@ class IpLayer:
         """Send a payload already in place at buf[FRAME_HEADERS:FRAME_HEADERS + payload_len].
 
         The zero-copy path (TCP's pre-allocated buffers): the IP and Ethernet headers are written in front
-        of the payload, in the same buffer. The payload must fit the MTU.
+        of the payload, in the same buffer, in one pack. The payload must fit the MTU.
         """
         if HEADER_LEN + payload_len > self.mtu:
             self.counters.too_big += 1
             return SendStatus.TOO_BIG
-        status, mac, hop = self._resolve(dst, now)
-        if status is not SendStatus.SENT:
-            return status
-        emit_header(buf, ethernet.HEADER_LEN, self.address, dst, protocol, payload_len, ttl or self.config.ttl,
-                    self.next_ident(), FLAG_DF if dont_fragment else 0, tos)
+        # The route of the last datagram, while ARP still holds the very entry it used and the addressing is
+        # the same: a bulk transfer sends to one peer, and the route and the lookup are the same every time.
+        # Any change to that entry (relearned, expired, evicted) makes a new one, and to the address, mask
+        # or configuration (the gateway) the route, so the full resolution runs again.
+        route = self._route
+        arp = self.arp
+        if route is not None and route[0] == dst and (entry := arp.cache.get(route[1])) is route[2] \
+                and entry is not None and entry[1] > now and route[3] == self.address \
+                and route[4] == self.netmask and route[5] is self.config:
+            arp.counters.cache_hits += 1  # as resolve() counts it
+            mac: bytes | None = entry[0]
+            hop = route[1]
+        else:
+            status, mac, hop = self._resolve(dst, now)
+            if status is not SendStatus.SENT:
+                return status
+            entry = arp.cache.get(hop) if mac is not None else None
+            self._route = (dst, hop, entry, self.address, self.netmask, self.config) \
+                if entry is not None and entry[0] == mac else None
+        self._ident = ident = (self._ident + 1) & 0xFFFF
         self.counters.sent += 1
-        return self._transmit(memoryview(buf)[: FRAME_HEADERS + payload_len], mac, hop, now)
+        emit_frame_header(buf, mac or _NO_MAC, self._source_and_type, self.address, dst, protocol, payload_len,
+                          ttl or self.config.ttl, ident, FLAG_DF if dont_fragment else 0, tos)
+        frame = memoryview(buf)[: FRAME_HEADERS + payload_len]
+        if mac is None:
+            self.counters.arp_pending += 1
+            self.arp.queue(hop, ethernet.TYPE_IPV4, bytes(frame[ethernet.HEADER_LEN :]), now)
+            return SendStatus.PENDING_ARP
+        if not self.send_frame(frame):
+            self.counters.driver_errors += 1
+            return SendStatus.DRIVER_ERROR
+        return SendStatus.SENT
 
     def send(self, dst: int, protocol: int, payload: bytes | bytearray | memoryview | Sequence[bytes],
              now: int, *, ttl: int | None = None, dont_fragment: bool = False, tos: int = 0,

@@ -19,6 +19,10 @@ class State(Enum):
     LAST_ACK = "LAST_ACK"
     TIME_WAIT = "TIME_WAIT"
 
+    # Members are singletons, equal only to themselves: the identity hash is right for them, and it runs in
+    # C, where Enum's own (the name's hash, in Python) made every `state in SENDING` a function call.
+    __hash__ = object.__hash__
+
 
 SYNCHRONIZED = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT, State.CLOSING,
                           State.LAST_ACK, State.TIME_WAIT})
@@ -49,10 +53,14 @@ class TcpError(Exception):
 class TcpConfig:
     max_sockets: int = 32
     """Connections in the table at once (TIME_WAIT ones included; they are reclaimed when it is full)."""
-    tx_buffers: int = 64
-    """Pre-allocated transmit buffers shared by all sockets (mTCP's TcpBuffer pool)."""
-    tx_buffers_per_socket: int = 48
-    """At most this many buffers queued or unacknowledged on one socket, so one cannot starve the rest."""
+    tx_buffers: int | None = None
+    """Pre-allocated transmit buffers shared by all sockets (mTCP's TcpBuffer pool). None: a third more than
+    one socket may hold (64 at an MSS of 8960 and above, as before; 240 at 1460)."""
+    tx_buffers_per_socket: int | None = None
+    """At most this many buffers queued or unacknowledged on one socket, so one cannot starve the rest.
+    None: a send window's worth, 256 KiB of segments (as much as a socket offers to receive) and at least
+    48, but no more than three quarters of the pool. With less in flight a bulk sender to a fast peer waits
+    out every round trip: at 48 segments of 1460 the kernel's reader slept and was woken for every few."""
     mss: int = 1460
     """The largest segment payload a transmit buffer holds (clipped to the MTU less 40)."""
     receive_window: int | None = None

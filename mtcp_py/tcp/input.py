@@ -173,8 +173,11 @@ class SegmentInput(Tcb):
         """RFC 9293 3.10.7.4 fifth check, from the segment's fields (the full path and the predicted one
         share it). False when the segment is finished with (or the connection is)."""
         c = self.owner.counters
-        acked = seq_diff(ack, self.snd_una)
-        if acked > 0 and seq_gt(ack, self.snd_nxt):
+        # The sequence comparisons of seq.py written out where they run for every segment.
+        acked = (ack - self.snd_una) & 0xFFFF_FFFF
+        if acked & 0x8000_0000:
+            acked -= 0x1_0000_0000
+        if acked > 0 and (self.snd_nxt - ack) & 0xFFFF_FFFF >= 0x8000_0000:  # seq_gt(ack, SND.NXT)
             c.ack_too_new += 1
             self.challenge_ack(now)
             return False
@@ -191,10 +194,11 @@ class SegmentInput(Tcb):
             if self.timing_seq is not None and seq_ge(ack, self.timing_seq):
                 self.rtt.sample(now - self.timing_start)
                 self.timing_seq = None
-            self.rtt.reset_backoff()
+            rtt = self.rtt
+            rtt.backoff = 0  # rtt.reset_backoff(), without the call: this runs for every ACK
             self.retries = 0
             delivered = self.on_new_ack(ack, now)
-            self.retransmit_at = None if ack == self.snd_nxt else now + self.rtt.timeout()
+            self.retransmit_at = None if ack == self.snd_nxt else now + rtt.timeout()
         # SACK blocks are read against the new SND.UNA: what they cover above it has arrived.
         sacked_new = self.take_sack(sack, now) if sack else 0
         delivered += sacked_new
@@ -205,7 +209,10 @@ class SegmentInput(Tcb):
         if delivered:
             self.probes_sent = 0
             self.arm_probe(now)
-        if acked >= 0 and (seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack))):
+        wl1 = self.snd_wl1
+        wl2 = self.snd_wl2
+        if acked >= 0 and ((wl1 - seq) & 0xFFFF_FFFF >= 0x8000_0000
+                           or (wl1 == seq and (wl2 == ack or (wl2 - ack) & 0xFFFF_FFFF >= 0x8000_0000))):
             # Only an ACK within SND.UNA..SND.NXT may move the window (RFC 9293 3.10.7.4).
             self.snd_wnd = window
             self.snd_wl1 = seq
@@ -237,20 +244,21 @@ class SegmentInput(Tcb):
             c.duplicate_bytes += -rel
             payload = payload[-rel:]
             rel = 0
-        room = self.rx.free - rel
-        if len(payload) > room:
-            payload = payload[:max(room, 0)]
+        rx = self.rx
+        room = rx.capacity - rx.ready - rel  # rx.free, without the property: this runs per segment
         n = len(payload)
+        if n > room:
+            payload = payload[:max(room, 0)]
+            n = len(payload)
         if n <= 0:
             return
-        rx = self.rx
         if rel == 0:
             callback = self.on_receive
             if callback is not None and not rx.ready and not rx.ranges and callback(self, memoryview(payload)):
                 grown = n
             else:
                 grown = rx.add(0, payload) or 0
-            self.rcv_nxt = seq_add(self.rcv_nxt, grown)
+            self.rcv_nxt = (self.rcv_nxt + grown) & 0xFFFF_FFFF
             c.bytes_received += grown
             if grown > n or rx.ranges:
                 self.ack_now = True  # a hole filled (or another remains): say so at once (RFC 5681 4.2)

@@ -13,12 +13,11 @@ import os
 import struct
 from collections import deque
 
-from ..checksum import ones_sum
 from ..ip import FRAME_HEADERS, IcmpError, IpLayer, SendStatus
 from ..wire import WireError, ip_from_str
 from ..wire.icmp import DEST_UNREACHABLE, UNREACH_PORT, UNREACH_PROTOCOL
 from ..wire.ipv4 import Ipv4Repr
-from ..wire.tcp import ACK, HEADER, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr, fill_checksum, parse_quoted
+from ..wire.tcp import ACK, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr, emit_plain_header, parse_quoted
 from .config import NO_ROUTE, REFUSED, STACK_CLOSED, State, TcpConfig, TcpCounters, TcpError
 from .cookies import SynCookies
 from .seq import seq_add, seq_gt, seq_le, seq_lt
@@ -31,7 +30,10 @@ ISN_TICK_STEP = 13_733
 ISN_STEPS_PER_SECOND = 250_000
 DEFAULT_WINDOW = 256 * 1024
 """The receive window at least: under loss, a sender with a small window stalls on every hole."""
+SEND_WINDOW = 256 * 1024
+"""What one socket may have queued and in flight by default, as much as it offers to receive."""
 _TUPLE = struct.Struct("!IHIH")
+_SENT = SendStatus.SENT
 
 
 class TcpListener:
@@ -97,7 +99,11 @@ class TcpLayer:
         self.receive_buffer = cfg.receive_buffer or 2 * self.receive_window
         self.syn_window = min(self.receive_window, self.receive_buffer, 0xFFFF)
         """The window a cookie's SYN-ACK offers: a SYN's is never scaled (RFC 7323 2.2)."""
-        self.pool = TxPool(cfg.tx_buffers, self.mss)
+        per_socket = cfg.tx_buffers_per_socket or max(48, -(-SEND_WINDOW // self.mss))
+        pool_size = cfg.tx_buffers or per_socket + per_socket // 3
+        self.tx_per_socket = per_socket if cfg.tx_buffers_per_socket else min(per_socket, max(pool_size * 3 // 4, 1))
+        """The most transmit buffers one socket holds (TcpConfig.tx_buffers_per_socket, resolved)."""
+        self.pool = TxPool(pool_size, self.mss)
         self.sockets: list[TcpSocket] = []
         self.connections: dict[tuple[int, int, int], TcpSocket] = {}
         """By (remote IP, remote port, local port)."""
@@ -422,15 +428,16 @@ class TcpLayer:
     def send_buffer(self, tcb: Tcb, buf: TxBuffer, flags: int, now: int) -> bool:
         """Put a data buffer on the wire: header in front of the data already in place, checksum, IP."""
         window = tcb.advertise()
-        if buf.payload_sum is None:
-            buf.payload_sum = ones_sum(buf.data[: buf.length])
         buf.sent_count += 1
-        frame = buf.frame
-        HEADER.pack_into(frame, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt,
-                         (HEADER_LEN // 4) << 4, flags, window, 0, 0)
-        fill_checksum(frame, FRAME_HEADERS, HEADER_LEN, buf.length, self.local_ip, tcb.remote_ip, buf.payload_sum)
         length = HEADER_LEN + buf.length
-        return self._sent(tcb, self.ip.send_prepared(frame, length, tcb.remote_ip, PROTO_TCP, now), now)
+        remote_ip = tcb.remote_ip
+        emit_plain_header(buf.view, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt, flags,
+                          window, length, self.local_ip, remote_ip)
+        status = self.ip.send_prepared(buf.frame, length, remote_ip, PROTO_TCP, now)
+        if status is _SENT:  # _sent() for the common case, written out: this runs for every segment
+            self.counters.segments_sent += 1
+            return True
+        return self._sent(tcb, status, now)
 
     def send_reset(self, local_port: int, remote_ip: int, remote_port: int, seq: int, ack: int, flags: int,
                    now: int) -> None:

@@ -72,13 +72,20 @@ class SegmentOutput(Tcb):
 
     def sendable_size(self) -> int:
         """How many bytes of the head of `outgoing` may go out now (0: wait for the window, or Nagle)."""
+        # Asked before every segment: pipe() and min() are written out (the same arithmetic, no calls).
         # Limited Transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment out, so a
         # small window still draws the duplicates that fast retransmit needs.
-        allowance = self.cwnd + (min(self.dup_acks, 2) if self.recover is None else 0)
-        if self.pipe() >= allowance:
+        allowance = self.cwnd
+        if self.recover is None:
+            dup = self.dup_acks
+            allowance += dup if dup < 2 else 2
+        if len(self.sent) - self.sacked_out - self.lost_out + self.retrans_out >= allowance:
             return 0  # the congestion window is full
         head = self.outgoing[0]
-        size = min(head.length, self.snd_mss)
+        size = head.length
+        mss = self.snd_mss
+        if size > mss:
+            size = mss
         in_flight = seq_diff(self.snd_nxt, self.snd_una)
         room = self.snd_wnd - in_flight
         if size > room:
@@ -88,8 +95,7 @@ class SegmentOutput(Tcb):
             if in_flight == 0 and room > 0 and (room >= self.max_snd_wnd // 2 or self.override_due):
                 return room
             return 0
-        if self.nagle and size < self.snd_mss and in_flight > 0 and len(self.outgoing) == 1 \
-                and not self.fin_queued:
+        if self.nagle and size < mss and in_flight > 0 and len(self.outgoing) == 1 and not self.fin_queued:
             return 0
         return size
 
@@ -109,26 +115,25 @@ class SegmentOutput(Tcb):
     def send_new(self, now: int, size: int | None = None) -> bool:
         """Send the head of `outgoing` (its first `size` bytes, split off if need be); False: no buffer."""
         owner = self.owner
-        c = owner.counters
         outgoing = self.outgoing
         buf = outgoing[0]
         if size is None:
             size = min(buf.length, self.snd_mss)
         if size < buf.length and not self._split_head(size):
-            c.tx_pool_empty += 1
+            owner.counters.tx_pool_empty += 1
             return False
         if self.override_due:
             self.override_due = False
             if size < self.snd_mss:
-                c.window_overrides += 1
+                owner.counters.window_overrides += 1
         outgoing.popleft()
-        buf.seq = self.snd_nxt
+        buf.seq = snd_nxt = self.snd_nxt
         buf.xmit_order = self.xmit_count = self.xmit_count + 1
-        self.snd_nxt = seq_add(self.snd_nxt, size)
+        self.snd_nxt = snd_nxt = (snd_nxt + size) & 0xFFFF_FFFF
         self.sent.append(buf)
-        c.bytes_sent += size
+        owner.counters.bytes_sent += size
         if self.timing_seq is None:
-            self.timing_seq = self.snd_nxt
+            self.timing_seq = snd_nxt
             self.timing_start = now
         if self.retransmit_at is None:
             self.retransmit_at = now + self.rtt.timeout()
@@ -143,7 +148,6 @@ class SegmentOutput(Tcb):
             return False
         tail.append(head.data[size : head.length])
         head.length = size
-        head.payload_sum = None
         self.outgoing.insert(1, tail)
         self.buffers_held += 1
         return True

@@ -95,7 +95,9 @@ class LossRecovery(Tcb):
         freed = 0
         while sent:
             buf = sent[0]
-            if not seq_le(seq_add(buf.seq, buf.length), ack):
+            # seq_le(end, ack), written out: this runs for every segment acknowledged.
+            end = (buf.seq + buf.length) & 0xFFFF_FFFF
+            if end != ack and (end - ack) & 0xFFFF_FFFF < 0x8000_0000:
                 break
             sent.popleft()
             if buf.sacked:
@@ -132,9 +134,10 @@ class LossRecovery(Tcb):
         return freed
 
     def _grow(self, acked: int) -> None:
-        limit = self.owner.config.tx_buffers_per_socket
+        limit = self.owner.tx_per_socket
         if self.cwnd < self.ssthresh:
-            self.cwnd = min(self.cwnd + min(acked, 2), limit)  # slow start, L = 2 (RFC 3465)
+            cwnd = self.cwnd + (acked if acked < 2 else 2)  # slow start, L = 2 (RFC 3465)
+            self.cwnd = cwnd if cwnd < limit else limit
         else:
             self.cwnd_count += acked
             if self.cwnd_count >= self.cwnd:

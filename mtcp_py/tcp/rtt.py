@@ -28,7 +28,8 @@ class RttEstimator:
         self.rto = min(max(self.minimum, int(value) + (value > int(value))), self.maximum)
 
     def timeout(self) -> int:
-        return min(self.rto << self.backoff, self.maximum)
+        value = self.rto << self.backoff
+        return value if value < self.maximum else self.maximum
 
     def back_off(self) -> None:
         """Double the timeout after an expiry (5.5), up to the cap."""

@@ -37,6 +37,23 @@ class ReceiveQueue:
         if first < n:
             self.view[: n - first] = data[first:]
 
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        """Store in-order data right after the ready bytes and make it ready: `add(0, data)` for the short
+        path, when the caller has checked that it fits and that no early range is held."""
+        n = len(data)
+        capacity = self.capacity
+        at = self.head + self.ready
+        if at >= capacity:
+            at -= capacity
+        end = at + n
+        if end <= capacity:
+            self.view[at:end] = data
+        else:
+            first = capacity - at
+            self.view[at:] = data[:first]
+            self.view[: n - first] = data[first:]
+        self.ready += n
+
     def add(self, offset: int, data: bytes | bytearray | memoryview) -> int | None:
         """Store `data` at `offset` bytes past the ready ones (the caller trimmed it to the window).
 
@@ -46,6 +63,9 @@ class ReceiveQueue:
         n = len(data)
         if offset == 0:
             self._write(0, data)
+            if not self.ranges:
+                self.ready += n  # in order with no hole behind: the common case, _advance's work in one step
+                return n
             return self._advance(n)
         end = offset + n
         ranges = self.ranges

@@ -74,8 +74,7 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
         """About how many bytes send() would take now."""
         if self.app_closed or self.state not in SENDING and not self.is_connecting:
             return 0
-        cfg = self.owner.config
-        spare = min(self.owner.pool.free, cfg.tx_buffers_per_socket - self.buffers_held)
+        spare = min(self.owner.pool.free, self.owner.tx_per_socket - self.buffers_held)
         tail_room = self.outgoing[-1].room if self.outgoing else 0
         return max(spare, 0) * self.segment_room() + tail_room
 
@@ -115,7 +114,7 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
             taken = outgoing[-1].append(view, 0)
         if taken < total:
             pool = self.owner.pool
-            limit = self.owner.config.tx_buffers_per_socket
+            limit = self.owner.tx_per_socket
             room = self.segment_room()
             while taken < total and self.buffers_held < limit:
                 buf = pool.alloc(self)
@@ -130,7 +129,7 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
 
     def alloc_buffer(self) -> TxBuffer | None:
         """Zero-copy send, step 1: a transmit buffer to fill (`buf.data[:n]`), or None when none is free."""
-        if self.buffers_held >= self.owner.config.tx_buffers_per_socket:
+        if self.buffers_held >= self.owner.tx_per_socket:
             return None
         buf = self.owner.pool.alloc(self)
         if buf is not None:
@@ -148,7 +147,6 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
             self.free_buffer(buf)
             raise
         buf.length = length
-        buf.payload_sum = None
         buf.capacity = length  # a later send() starts a new buffer rather than appending to this one
         self.outgoing.append(buf)
 
@@ -183,7 +181,7 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
         free = min(self.rx.free, self.window_cap)
         right = (free >> self.rcv_shift) << self.rcv_shift
         grown = seq_diff(self.rcv_nxt, self.rcv_adv) + right
-        if grown >= min(self.window_cap >> 1, self.our_mss):
+        if grown >= self.sws_step:
             if not self.ack_now:
                 self.owner.counters.window_updates += 1
             self.ack_now = True

@@ -28,6 +28,7 @@ class Owner(Protocol):
     config: TcpConfig
     counters: TcpCounters
     pool: TxPool
+    tx_per_socket: int
     now: int
     local_ip: int
 
@@ -88,6 +89,8 @@ class Tcb:
         self.rx = ReceiveQueue(receive_buffer, cfg.out_of_order_ranges)
         self.window_cap = receive_window or receive_buffer
         """The most this socket advertises, however much room its queue has."""
+        self.sws_step = min(self.window_cap >> 1, mss)
+        """The least the window's right edge moves by (receiver SWS avoidance, RFC 9293 3.8.6.2.2)."""
         self.on_receive: ReceiveCallback | None = None
         # rings of transmit buffers
         self.outgoing: deque[TxBuffer] = deque()
@@ -157,17 +160,25 @@ class Tcb:
 
     def advertise(self, syn: bool = False) -> int:
         """The window field for a segment about to go out; it acknowledges all received, so no ACK is owed."""
-        free = min(self.rx.free, self.window_cap)
+        # Runs for every segment sent: plain comparisons stand in for min() and the queue's `free` property.
+        rx = self.rx
+        free = rx.capacity - rx.ready
+        cap = self.window_cap
+        if free > cap:
+            free = cap
         if syn:
-            window = min(free, 0xFFFF)  # a SYN's window is never scaled (RFC 7323 2.2)
+            window = free if free < 0xFFFF else 0xFFFF  # a SYN's window is never scaled (RFC 7323 2.2)
             self.rcv_adv = (self.rcv_nxt + window) & 0xFFFF_FFFF
         else:
             offered = (self.rcv_adv - self.rcv_nxt) & 0xFFFF_FFFF
-            if offered < 0x8000_0000 and free - offered < min(self.window_cap >> 1, self.our_mss):
+            if offered < 0x8000_0000 and free - offered < self.sws_step:
                 # Receiver SWS avoidance (RFC 9293 3.8.6.2.2): the right edge moves only by a worthwhile step.
                 free = offered
-            window = min(free >> self.rcv_shift, 0xFFFF)
-            self.rcv_adv = (self.rcv_nxt + (window << self.rcv_shift)) & 0xFFFF_FFFF
+            shift = self.rcv_shift
+            window = free >> shift
+            if window > 0xFFFF:
+                window = 0xFFFF
+            self.rcv_adv = (self.rcv_nxt + (window << shift)) & 0xFFFF_FFFF
         self.ack_now = False
         self.ack_due = None
         self.unacked_segments = 0

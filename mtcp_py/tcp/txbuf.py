@@ -18,18 +18,18 @@ DATA_OFFSET = FRAME_HEADERS + HEADER_LEN
 class TxBuffer:
     """One segment's worth of room. `data` is where the payload goes; `length` how much of it is used."""
 
-    __slots__ = ("frame", "data", "capacity", "length", "seq", "payload_sum", "sent_count", "owner", "sacked",
-                 "lost", "rexmit", "xmit_order")
+    __slots__ = ("frame", "view", "data", "capacity", "length", "seq", "sent_count", "owner", "sacked", "lost",
+                 "rexmit", "xmit_order")
 
     def __init__(self, capacity: int) -> None:
         self.frame = bytearray(DATA_OFFSET + capacity)
-        self.data = memoryview(self.frame)[DATA_OFFSET:]
+        self.view = memoryview(self.frame)
+        """The whole frame, for the send path to slice without making a view per segment."""
+        self.data = self.view[DATA_OFFSET:]
         self.capacity = capacity
         self.length = 0
         self.seq = 0
         """Sequence number of the first byte, set when the buffer is first sent."""
-        self.payload_sum: int | None = None
-        """The payload's one's-complement sum, kept from the first send for retransmissions."""
         self.sent_count = 0
         self.owner: object | None = None
         # The loss-recovery scoreboard (RFC 6675), meaningful while the buffer is on the `sent` ring.
@@ -48,18 +48,21 @@ class TxBuffer:
 
     def append(self, data: bytes | bytearray | memoryview, start: int = 0) -> int:
         """Copy as much of data[start:] as fits; returns how many bytes were taken."""
-        take = min(self.capacity - self.length, len(data) - start)
-        if take > 0:
-            self.data[self.length : self.length + take] = data[start : start + take]
-            self.length += take
-            self.payload_sum = None
-        return max(take, 0)
+        length = self.length
+        take = self.capacity - length
+        left = len(data) - start
+        if left < take:  # min() and max() as comparisons: this runs for every segment's worth sent
+            take = left
+        if take <= 0:
+            return 0
+        self.data[length : length + take] = data[start : start + take]
+        self.length = length + take
+        return take
 
     def reset(self) -> None:
         self.capacity = len(self.data)
         self.length = 0
         self.seq = 0
-        self.payload_sum = None
         self.sent_count = 0
         self.owner = None
         self.sacked = self.lost = self.rexmit = False

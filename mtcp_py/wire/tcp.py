@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..checksum import ones_sum, pseudo_header_sum
+from ..checksum import residue, transport_checksum, transport_ok
 from . import WireError
 
 HEADER = struct.Struct("!HHIIBBHHH")
@@ -47,6 +47,8 @@ MAX_WINDOW_SCALE = 14
 """RFC 7323: a larger shift is treated as 14."""
 
 _CHECKSUM = struct.Struct("!H")
+_PLAIN_OFFSET = (HEADER_LEN // 4) << 4
+"""The data offset byte of a header without options."""
 _MSS_OPTION = struct.Struct("!BBH")
 _SACK_EDGES = struct.Struct("!II")
 _TIMESTAMPS = struct.Struct("!II")
@@ -109,7 +111,7 @@ class TcpRepr:
         header_len = (offset_byte >> 4) * 4
         if header_len < HEADER_LEN or header_len > length:
             raise WireError("tcp_bad_data_offset", f"offset {header_len}, segment {length}")
-        if verify_checksum and ones_sum(data, pseudo_header_sum(src_ip, dst_ip, PROTO_TCP, length)) != 0xFFFF:
+        if verify_checksum and not transport_ok(data, src_ip, dst_ip, PROTO_TCP):
             raise WireError("tcp_bad_checksum")
         if src_port == 0 or dst_port == 0:
             raise WireError("tcp_port_zero")
@@ -147,13 +149,9 @@ class TcpRepr:
         self.emit_header(buf, offset, src_ip, dst_ip, len(self.payload))
         return end - offset
 
-    def emit_header(self, buf: bytearray | memoryview, offset: int, src_ip: int, dst_ip: int, payload_len: int,
-                    payload_sum: int | None = None) -> None:
-        """Write the header in front of `payload_len` bytes already in place, and the checksum.
-
-        `payload_sum` is the payload's folded one's-complement sum if the caller keeps it (retransmissions
-        of a pre-built buffer then checksum only the header).
-        """
+    def emit_header(self, buf: bytearray | memoryview, offset: int, src_ip: int, dst_ip: int,
+                    payload_len: int) -> None:
+        """Write the header in front of `payload_len` bytes already in place, and the checksum."""
         header_len = self.header_len()
         HEADER.pack_into(buf, offset, self.src_port, self.dst_port, self.seq, self.ack, (header_len // 4) << 4,
                          self.flags, self.window, 0, self.urgent)
@@ -174,7 +172,7 @@ class TcpRepr:
             for left, right in blocks:
                 _SACK_EDGES.pack_into(buf, at, left, right)
                 at += 8
-        fill_checksum(buf, offset, header_len, payload_len, src_ip, dst_ip, payload_sum)
+        fill_checksum(buf, offset, header_len + payload_len, src_ip, dst_ip)
 
     def to_bytes(self, src_ip: int, dst_ip: int) -> bytes:
         out = bytearray(self.buffer_len())
@@ -209,25 +207,28 @@ def parse_quoted(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
     return src_port, dst_port, seq
 
 
-def fill_checksum(buf: bytearray | memoryview, offset: int, header_len: int, payload_len: int, src_ip: int,
-                  dst_ip: int, payload_sum: int | None = None) -> None:
-    """Write the checksum of the segment at `offset` (its checksum field zero): pseudo-header, header and
-    payload, or the payload's kept one's-complement sum, so a pre-built buffer sums only its header.
-    The one place TCP checksums are made: TcpRepr.emit_header and the layer's data path both use it."""
-    total = header_len + payload_len
-    initial = pseudo_header_sum(src_ip, dst_ip, PROTO_TCP, total)
-    view = memoryview(buf)
-    if payload_sum is None:
-        value = ones_sum(view[offset : offset + total], initial)
-    else:
-        value = ones_sum(view[offset : offset + header_len], _fold(initial + payload_sum))
-    _CHECKSUM.pack_into(buf, offset + 16, ~value & 0xFFFF)
+def emit_plain_header(buf: bytearray | memoryview, offset: int, src_port: int, dst_port: int, seq: int, ack: int,
+                      flags: int, window: int, length: int, src_ip: int, dst_ip: int) -> None:
+    """A 20-byte header without options at `offset`, in front of the payload already in place, and the
+    checksum over the `length`-byte segment: the data path's one call per segment (TcpRepr.emit_header
+    does the same with options)."""
+    # The payload is summed as bytes, the header from its fields (2**16 is 1 modulo 0xFFFF, so 32-bit fields
+    # count whole, as in checksum.transport_checksum), and the header is packed once, checksum included.
+    value = int.from_bytes(memoryview(buf)[offset + HEADER_LEN : offset + length], "big")
+    if length & 1:
+        value <<= 8
+    value += src_port + dst_port + seq + ack + (_PLAIN_OFFSET << 8) + flags + window + src_ip + dst_ip + PROTO_TCP \
+        + length
+    HEADER.pack_into(buf, offset, src_port, dst_port, seq, ack, _PLAIN_OFFSET, flags, window,
+                     (0xFFFF - residue(value)) % 0xFFFF, 0)
 
 
-def _fold(value: int) -> int:
-    while value > 0xFFFF:
-        value = (value & 0xFFFF) + (value >> 16)
-    return value
+def fill_checksum(buf: bytearray | memoryview, offset: int, length: int, src_ip: int, dst_ip: int) -> None:
+    """Write the checksum of the `length`-byte segment at `offset` (its checksum field zero): pseudo-header,
+    header and payload in one sum. TcpRepr.emit_header's (segments with options, and control segments);
+    emit_plain_header makes the data path's the same way, from the header's fields."""
+    _CHECKSUM.pack_into(buf, offset + 16, transport_checksum(memoryview(buf)[offset : offset + length], src_ip,
+                                                             dst_ip, PROTO_TCP))
 
 
 def _parse_options(seg: TcpRepr, options: bytes | bytearray | memoryview) -> None:

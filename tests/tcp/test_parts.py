@@ -6,10 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mtcp_py.tcp import TcpConfig, TcpLayer
 from mtcp_py.tcp.rtt import RttEstimator
 from mtcp_py.tcp.rxqueue import ReceiveQueue
 from mtcp_py.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from mtcp_py.tcp.txbuf import TxPool
+
+from .harness import FakeIp
 
 
 def test_sequence_comparison_wraps() -> None:
@@ -75,3 +78,30 @@ def test_transmit_pool_recycles_and_catches_double_free() -> None:
     with pytest.raises(ValueError):
         pool.release(a)
     assert pool.alloc() is a and a.length == 0
+
+
+@given(st.lists(st.tuples(st.binary(min_size=1, max_size=40), st.integers(0, 40)), max_size=40))
+def test_append_is_add_at_zero(steps: list[tuple[bytes, int]]) -> None:
+    """The short path's append and add(0, ...) leave the ring alike, wrapping around its end included."""
+    a, b = ReceiveQueue(64), ReceiveQueue(64)
+    for data, read in steps:
+        if len(data) <= a.free:
+            a.append(data)
+            assert b.add(0, data) == len(data)
+        assert a.read(read) == b.read(read)
+        assert (a.head, a.ready, bytes(a.ring)) == (b.head, b.ready, bytes(b.ring))
+
+
+@pytest.mark.parametrize(("mss", "pool", "per_socket", "want"), [
+    (1460, None, None, (240, 180)),   # 256 KiB of segments in flight, a third more in the pool
+    (8960, None, None, (64, 48)),     # at least 48: the old defaults
+    (1460, 64, None, (64, 48)),       # a pool given: one socket takes at most three quarters of it
+    (1460, 32, None, (32, 24)),
+    (1460, None, 10, (13, 10)),
+    (1460, 8, 10, (8, 10)),           # both given: as given (the pool is the limit then)
+])
+def test_transmit_buffers_follow_the_send_window(mss: int, pool: int | None, per_socket: int | None,
+                                                 want: tuple[int, int]) -> None:
+    config = TcpConfig(mss=mss, tx_buffers=pool, tx_buffers_per_socket=per_socket)
+    layer = TcpLayer(FakeIp(mtu=mss + 40), config)  # type: ignore[arg-type]
+    assert (layer.pool.count, layer.tx_per_socket) == want

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mtcp_py.checksum import checksum, pseudo_header_sum
 from mtcp_py.wire import WireError, ip_from_str
-from mtcp_py.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
+from mtcp_py.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr, emit_plain_header
 
 SRC = ip_from_str("192.168.1.1")
 DST = ip_from_str("192.168.1.2")
@@ -43,15 +43,14 @@ def test_round_trip_with_payload() -> None:
     assert parsed == seg and parsed.seg_len == 11
 
 
-def test_emit_header_with_kept_payload_sum_matches_full_checksum() -> None:
-    from mtcp_py.checksum import ones_sum
-
+def test_emit_header_in_front_of_a_payload_in_place_matches_emit() -> None:
     seg = TcpRepr(1, 2, 3, 4, ACK, 5, b"abcde")
     full = seg.to_bytes(SRC, DST)
-    buf = bytearray(len(full))
-    buf[20:] = b"abcde"
-    seg.emit_header(buf, 0, SRC, DST, 5, payload_sum=ones_sum(b"abcde"))
-    assert bytes(buf) == full
+    buf = bytearray(len(full) + 3)
+    buf[20:25] = b"abcde"
+    buf[25:] = b"xyz"  # what follows the segment in the buffer is not summed
+    seg.emit_header(buf, 0, SRC, DST, 5)
+    assert bytes(buf[:25]) == full == with_checksum(full)
 
 
 @pytest.mark.parametrize(("raw", "reason"), [
@@ -167,3 +166,16 @@ def test_any_options_keep_the_segment(options: bytes, payload: bytes) -> None:
     assert bytes(seg.payload) == payload and seg.flags == ACK
     assert seg.window_scale is None or seg.window_scale <= 14
     assert len(seg.sack) <= 4
+
+
+@given(st.integers(1, 0xFFFF), st.integers(1, 0xFFFF), st.integers(0, 0xFFFF_FFFF), st.integers(0, 0xFFFF_FFFF),
+       st.sampled_from([ACK, ACK | PSH, ACK | FIN]), st.integers(0, 0xFFFF), st.binary(max_size=1460))
+def test_plain_header_in_one_pack_matches_emit(src_port: int, dst_port: int, seq: int, ack: int, flags: int,
+                                               window: int, payload: bytes) -> None:
+    """The data path's header (its checksum summed from the fields) is the one TcpRepr emits."""
+    seg = TcpRepr(src_port, dst_port, seq, ack, flags, window, payload)
+    buf = bytearray(7 + 20 + len(payload) + 1)
+    buf[27 : 27 + len(payload)] = payload
+    buf[-1] = 0xAB  # what follows the segment is not summed
+    emit_plain_header(buf, 7, src_port, dst_port, seq, ack, flags, window, 20 + len(payload), SRC, DST)
+    assert bytes(buf[7:-1]) == seg.to_bytes(SRC, DST)

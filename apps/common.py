@@ -13,15 +13,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 
+from mtcp_py.blocking import resolve
 from mtcp_py.config import ConfigError, MtcpConfig, load_config
+from mtcp_py.dns import ResolveError
 from mtcp_py.launch import open_stack
 from mtcp_py.stack import Stack, StackError
-from pktdrv import LinkError
+from mtcp_py.wire import ip_from_str
+from mtcp_py.wire.dns import BadName, encode_name
+from pktdrv import Clock, LinkError
 from pktdrv.links import LinkSpecError
 
 EXIT_OK = 0
@@ -77,6 +81,35 @@ def seconds(prog: str, option: str, text: str, zero: bool = True) -> float:
     return value
 
 
+def host_argument(prog: str, text: str) -> str:
+    """A HOST argument checked before the stack starts: a dotted address, or a name that could be asked for.
+    Digits and dots alone are an address written wrong (no host name is all digits, RFC 1123 2.1)."""
+    if all(ch.isdigit() or ch == "." for ch in text):
+        try:
+            ip_from_str(text)
+        except ValueError:
+            fail(prog, f"{text}: not a dotted IPv4 address (a host name has a letter in it)", EXIT_USAGE)
+        return text
+    try:
+        encode_name(text)
+    except BadName as exc:
+        fail(prog, f"{text}: not a host name: {exc}", EXIT_USAGE)
+    return text
+
+
+def resolve_host(prog: str, stack: Stack, host: str, timeout: float | None = None) -> int:
+    """HOST's address, by DNS when it is a name; one line (`PROG: HOST: no such host (NXDOMAIN)`) and exit 1
+    when it cannot be resolved."""
+    try:
+        return resolve(stack, host, timeout)
+    except ResolveError as exc:
+        fail(prog, f"{host}: {exc}", EXIT_FAILED)
+    except StackError as exc:  # a stack without UDP has no resolver
+        fail(prog, f"{host}: {exc}", EXIT_FAILED)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while resolving
+        fail(prog, "interrupted", EXIT_INTERRUPTED)
+
+
 def load(prog: str, path: str | None) -> MtcpConfig:
     try:
         return load_config(path)
@@ -103,10 +136,12 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def app_stack(prog: str, config: MtcpConfig, link: str | None) -> Iterator[Stack]:
-    """The started stack for a program; errors become one line on stderr and a non-zero exit."""
+def app_stack(prog: str, config: MtcpConfig, link: str | None, clock: Clock | None = None,
+              **overrides: Any) -> Iterator[Stack]:
+    """The started stack for a program; errors become one line on stderr and a non-zero exit. `overrides`
+    are StackConfig fields (mtcp-dhcp: no address, no TCP)."""
     try:
-        stack = open_stack(config, link)
+        stack = open_stack(config, link, clock, **overrides)
     except ConfigError as exc:
         fail(prog, str(exc), EXIT_USAGE)
     except LinkSpecError as exc:  # --link written wrong: a usage error

@@ -3,6 +3,9 @@
     mtcp-nc -target HOST PORT [options]
     mtcp-nc -listen PORT [options]
 
+HOST is a dotted address or a name, resolved by the stack's resolver first ("mtcp-nc: HOST: no such host
+(NXDOMAIN)" and exit status 1 when it does not resolve).
+
 Options as mTCP NC has them: -help, -verbose, -bin, -telnet_nl, -echo, -w SECS, -nocorc, -srcport N (and
 --long spellings); --config FILE and --link LINK as every program. Only data goes to stdout; status goes
 to stderr. Exit status 0 after a clean close, 1 with a one-line reason otherwise (refused, reset, timed
@@ -32,11 +35,13 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from mtcp_py.blocking import resolve
 from mtcp_py.config import MtcpConfig
+from mtcp_py.dns import ResolveError
 from mtcp_py.runtime import run_until, turn, wait_for_work
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import TcpError, TcpSocket
-from mtcp_py.wire import ip_from_str
+from mtcp_py.wire import ip_to_str
 
 from .common import (
     EXIT_FAILED,
@@ -45,6 +50,7 @@ from .common import (
     EXIT_USAGE,
     app_stack,
     fail,
+    host_argument,
     load,
     make_parser,
     port_number,
@@ -142,7 +148,12 @@ def establish(stack: Stack, args: object) -> TcpSocket:
     target = getattr(args, "target", None)
     if target:
         host, port = target
-        remote = ip_from_str(host)
+        try:
+            remote = resolve(stack, host)
+        except ResolveError as exc:
+            raise NcFailure(f"{host}: {exc}") from None
+        if ip_to_str(remote) != host:
+            print(f"{PROG}: {host} is {ip_to_str(remote)}", file=sys.stderr)
         try:
             sock = stack.tcp.connect(remote, port, getattr(args, "srcport", 0) or 0, now=stack.clock.now())
         except TcpError as exc:  # no route (no GATEWAY for an address off the link), no free socket
@@ -302,11 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.target:
         host, port_text = args.target
-        try:
-            ip_from_str(host)
-        except ValueError:
-            fail(PROG, f"{host}: not a dotted IPv4 address (host names need the DNS resolver, not yet here)",
-                 EXIT_USAGE)
+        host_argument(PROG, host)
         args.target = (host, port_number(PROG, "-target PORT", port_text))
         args.srcport = port_number(PROG, "-srcport", args.srcport) if args.srcport is not None else 0
     else:

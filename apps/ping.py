@@ -2,6 +2,9 @@
 
     mtcp-ping [-count N] [-size N] [-timeout S] HOST
 
+HOST is a dotted address or a name, resolved by the stack's resolver before the first request (a name that
+does not resolve is one line, `mtcp-ping: HOST: no such host (NXDOMAIN)`, and exit status 1).
+
 Exit status 0 when every request got a reply. While it runs the stack answers the network too (ARP,
 and echo requests from others), as every mTCP program does from its main loop.
 """
@@ -14,18 +17,18 @@ from dataclasses import dataclass, field
 
 from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack
-from mtcp_py.wire import ip_from_str
+from mtcp_py.wire import ip_to_str
 from pktdrv.clock import TICK_SECONDS
 
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     app_stack,
-    fail,
+    host_argument,
     load,
     make_parser,
+    resolve_host,
     seconds,
     terminate_as_interrupt,
     whole_number,
@@ -93,15 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     args.size = whole_number(PROG, "-size", args.size, 0, 65_507, what="payload bytes")
     args.timeout = seconds(PROG, "-timeout", args.timeout, zero=False)
     args.interval = seconds(PROG, "-interval", args.interval)
-    try:
-        target = ip_from_str(args.host)
-    except ValueError:
-        fail(PROG, f"{args.host}: not a dotted IPv4 address (names need the DNS resolver)", EXIT_USAGE)
+    host_argument(PROG, args.host)
     config = load(PROG, args.config)
     out = sys.stdout
     with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
-        session = PingSession(stack, target, args.size)
         print(f"mtcp-ping: {stack.describe()}", file=sys.stderr)
+        target = resolve_host(PROG, stack, args.host)
+        if ip_to_str(target) != args.host:
+            print(f"mtcp-ping: {args.host} is {ip_to_str(target)}", file=sys.stderr)
+        session = PingSession(stack, target, args.size)
         print(f"ICMP Packet payload is {args.size} bytes.\n", file=out)
         interrupted = False
         try:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pktdrv.clock import TICK_SECONDS
+
+from .dns import ResolveError
 from .runtime import run_until
 from .stack import Stack
 from .tcp import TIMED_OUT, TcpError, TcpLayer, TcpListener, TcpSocket
@@ -124,6 +127,22 @@ class TcpStream:
             self.close()
         except TcpError:
             pass
+
+
+def resolve(stack: Stack, name: str, timeout: float | None = None, recurse: bool = True,
+            poll_also: Sequence[Stack] = ()) -> int:
+    """The IPv4 address of `name` (a dotted address and our HOSTNAME need no query); ResolveError says why
+    not: "no such host (NXDOMAIN)", "server failure (SERVFAIL)", "refused (REFUSED)", "timed out"...
+    `timeout` (seconds) replaces the resolver's own (ResolverConfig.timeout_ticks)."""
+    ticks = max(1, round(timeout / TICK_SECONDS)) if timeout is not None else None
+    lookup = stack.dns.start(name, stack.clock.now(), recurse, ticks)
+    # The resolver times the lookup out itself; the wait only needs a bound for a clock that stops.
+    run_until([stack, *poll_also], lambda: lookup.done, None)
+    if not lookup.done:
+        stack.dns.cancel(lookup, stack.clock.now())
+    if lookup.address is None:
+        raise ResolveError(name, lookup.error or "not resolved")
+    return lookup.address
 
 
 def _address(host: str | int) -> int:

@@ -25,6 +25,9 @@ class MtcpConfig:
     netmask: int = 0xFFFFFF00
     gateway: int = 0
     nameserver: int = 0
+    """The first NAMESERVER line's address (0: none)."""
+    nameservers: tuple[int, ...] = ()
+    """Every NAMESERVER line's address, in file order: the resolver tries them in turn."""
     mtu: int = 1500
     hostname: str = ""
     packet_int: int = 0x60
@@ -59,7 +62,8 @@ def _mtu(value: str) -> int:
 
 
 def _hostname(value: str) -> str:
-    if len(value) > 63 or not all(ch.isalnum() or ch == "-" for ch in value):
+    # ASCII only (RFC 952/1123 names): the name goes on the wire, in DHCP's option 12 among others.
+    if len(value) > 63 or not all((ch.isascii() and ch.isalnum()) or ch == "-" for ch in value):
         raise ValueError(f"{value!r} is not a host name (letters, digits and '-', at most 63)")
     return value
 
@@ -96,7 +100,23 @@ def _from_cfg(cfg: MtcpCfg) -> MtcpConfig:
                 raise cfg.error(key, str(exc)) from None
         elif key not in ("LINK", "PACKETINT"):
             config.app[key] = entry.value
+    config.nameservers = _nameservers(cfg)
+    config.nameserver = config.nameservers[0] if config.nameservers else 0
     return config
+
+
+def _nameservers(cfg: MtcpCfg) -> tuple[int, ...]:
+    """NAMESERVER may be given on several lines (each one address): all of them, in file order."""
+    found = []
+    for key, entry in cfg.every:
+        if key != "NAMESERVER":
+            continue
+        one = MtcpCfg(cfg.path, {key: entry})
+        try:
+            found.append(_address(one.word(key) or ""))
+        except ValueError as exc:
+            raise one.error(key, str(exc)) from None
+    return tuple(found)
 
 
 def load_config(path: str | os.PathLike[str] | None = None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from pktdrv.links import Link, format_mac
 
 from .arp import ArpConfig, ArpLayer
 from .buffers import PacketPool
+from .dns import Resolver, ResolverConfig
 from .icmp import IcmpLayer
 from .ip import IpConfig, IpLayer
 from .tcp import TcpConfig, TcpLayer
@@ -57,6 +59,8 @@ class StackConfig:
     netmask: int = 0xFFFFFF00
     gateway: int = 0
     nameserver: int = 0
+    nameservers: tuple[int, ...] = ()
+    """Every NAMESERVER, in order; empty means `nameserver` alone (when set)."""
     mtu: int = 1500
     hostname: str = ""
     packet_buffers: int = 40
@@ -70,6 +74,8 @@ class StackConfig:
     udp: UdpConfig | None = None
     """UDP settings, or None for the defaults."""
     udp_enabled: bool = True
+    dns: ResolverConfig | None = None
+    """Resolver settings, or None for the defaults (the resolver runs when UDP does)."""
     no_address: bool = False
     """Start with no IP address (IPADDR 0.0.0.0), as a DHCP client does: sent from 0.0.0.0, every unicast
     and broadcast accepted, no gratuitous ARP, no ARP answered."""
@@ -78,6 +84,7 @@ class StackConfig:
     def from_mtcp(cls, cfg: Any, **overrides: Any) -> StackConfig:
         """From an MtcpConfig (the MTCPCFG file)."""
         values = dict(ip=cfg.ip, netmask=cfg.netmask, gateway=cfg.gateway, nameserver=cfg.nameserver,
+                      nameservers=tuple(getattr(cfg, "nameservers", ())),
                       mtu=cfg.mtu, hostname=cfg.hostname)
         values.update(overrides)
         return cls(**values)
@@ -111,10 +118,14 @@ class Stack:
         self.icmp: IcmpLayer
         self.tcp_layer: TcpLayer | None = None
         self.udp_layer: UdpLayer | None = None
+        self.resolver: Resolver | None = None
         self.predict: TcpLayer | None = None
         """The TCP layer when its short path is on (header prediction), else None."""
         """TCP, when the configuration enables it (`tcp` is the same, or an error saying it is off)."""
         self.layers: list[TimedLayer] = []
+        self.egress_rewrite: Callable[[bytearray | memoryview], None] | None = None
+        """Sees every frame on its way to the driver and may change it in place (mtcp-nat translates the
+        source of the TCP segments it carries); None on an ordinary stack."""
         self.started = False
         self._ended = False
         self.now = 0
@@ -150,6 +161,9 @@ class Stack:
         if cfg.udp_enabled:
             self.udp_layer = UdpLayer(self.ip, self.icmp, cfg.udp)
             self.layers.append(self.udp_layer)
+            nameservers = cfg.nameservers or ((cfg.nameserver,) if cfg.nameserver else ())
+            self.resolver = Resolver(self.udp_layer, self.tcp_layer, nameservers, cfg.hostname, cfg.ip, cfg.dns)
+            self.layers.append(self.resolver)
         self.pool.start_receiving()
         if cfg.announce and cfg.ip:
             self.arp.announce()
@@ -173,6 +187,18 @@ class Stack:
         if self.udp_layer is None:
             raise StackError("UDP is not enabled on this stack")
         return self.udp_layer
+
+    @property
+    def dns(self) -> Resolver:
+        """The DNS resolver (it runs over UDP); StackError when this stack runs without UDP."""
+        if self.resolver is None:
+            raise StackError("DNS needs UDP, which is not enabled on this stack")
+        return self.resolver
+
+    def add_layer(self, layer: TimedLayer) -> None:
+        """Have the poll loop drive `layer` too (a protocol a program runs over UDP with timers of its own,
+        such as the DHCP client); end_stack closes it with the others."""
+        self.layers.append(layer)
 
     def end_stack(self) -> None:
         """Stop receiving, release the driver, tear down. Harmless to call again."""
@@ -211,6 +237,8 @@ class Stack:
     # -- the frame path ------------------------------------------------------------------------------------
 
     def send_frame(self, frame: bytes | bytearray | memoryview) -> bool:
+        if self.egress_rewrite is not None and not isinstance(frame, bytes):
+            self.egress_rewrite(frame)
         try:
             self.driver.send_pkt(frame)
         except PacketDriverError:
@@ -333,6 +361,8 @@ class Stack:
                 table["tcp"] = asdict(self.tcp_layer.counters)
             if self.udp_layer is not None:
                 table["udp"] = asdict(self.udp_layer.counters)
+            if self.resolver is not None:
+                table["dns"] = asdict(self.resolver.counters)
         table["drops"] = dict(self.drops)
         table["stack"] = {"internal_errors": self.internal_errors}
         return table

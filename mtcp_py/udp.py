@@ -37,6 +37,9 @@ class UdpEndpoints:
 
 UdpReceiver = Callable[[UdpEndpoints, memoryview, int], None]
 """Called with (endpoints, payload view, now) for each datagram to a registered port; copy what you keep."""
+UdpIntercept = Callable[[UdpEndpoints, memoryview, int], None]
+"""Called for a datagram to another host's address, or to one of our ports that nobody registered (a
+gateway that ends traffic itself, mtcp-nat, carries both)."""
 UdpErrorReceiver = Callable[[IcmpError, int, int], None]
 """Called with (error, remote port, now) for an ICMP error quoting a datagram sent from the port."""
 
@@ -60,6 +63,8 @@ class UdpConfig:
 class UdpCounters:
     received: int = 0
     delivered: int = 0
+    intercepted: int = 0
+    """Datagrams for other hosts' addresses, handed to the gateway's intercept."""
     no_port: int = 0
     unreachables_sent: int = 0
     unreachables_limited: int = 0
@@ -90,6 +95,8 @@ class UdpLayer:
         self._limit_start = -(1 << 62)
         self._limit_used = 0
         self.last_receiver_error = ""
+        self.intercept: UdpIntercept | None = None
+        """Takes datagrams for addresses not ours (with IpLayer.accept_any); None: they are not for us."""
         ip.register(PROTO_UDP, self)
 
     # -- ports ---------------------------------------------------------------------------------------------
@@ -129,16 +136,26 @@ class UdpLayer:
             c.bad_port += 1
             return
         port = self.ports.get(dst_port)
+        if self.intercept is not None and not self.ip.is_broadcast(header.dst) and \
+                (header.dst != self.ip.address or port is None):
+            # Another host's datagram, or one to a port of ours nobody registered: the gateway's to carry.
+            c.intercepted += 1
+            self._call(self.intercept, UdpEndpoints(header.src, src_port, header.dst, dst_port), data, now)
+            return
         if port is None:
             c.no_port += 1
             self._port_unreachable(header, payload, now)
             return
         c.delivered += 1
+        self._call(port.receiver,
+                   UdpEndpoints(header.src, src_port, header.dst, dst_port, self.ip.is_broadcast(header.dst)), data,
+                   now)
+
+    def _call(self, receiver: UdpReceiver, endpoints: UdpEndpoints, data: memoryview, now: int) -> None:
         try:
-            port.receiver(UdpEndpoints(header.src, src_port, header.dst, dst_port, self.ip.is_broadcast(header.dst)),
-                          data, now)
+            receiver(endpoints, data, now)
         except Exception as exc:  # a program's bug must not take the stack down on one datagram
-            c.receiver_errors += 1
+            self.counters.receiver_errors += 1
             self.last_receiver_error = f"{type(exc).__name__}: {exc}"
 
     def _port_unreachable(self, header: Ipv4Repr, payload: memoryview, now: int) -> None:
@@ -177,13 +194,15 @@ class UdpLayer:
     # -- send ----------------------------------------------------------------------------------------------
 
     def send(self, src_port: int, dst: int, dst_port: int, payload: bytes | bytearray | memoryview,
-             now: int) -> SendStatus:
-        """Send one datagram from `src_port`; IP fragments it when it is larger than the MTU allows."""
+             now: int, *, src: int | None = None) -> SendStatus:
+        """Send one datagram from `src_port`; IP fragments it when it is larger than the MTU allows. `src`
+        sends from another address than ours (a gateway answering for the host a datagram was for)."""
         if len(payload) > udp.MAX_PAYLOAD:
             self.counters.send_failed += 1
             return SendStatus.TOO_BIG
-        datagram = udp.build(self.ip.address, dst, src_port, dst_port, payload)
-        status = self.ip.send(dst, PROTO_UDP, datagram, now)
+        source = self.ip.address if src is None else src
+        datagram = udp.build(source, dst, src_port, dst_port, payload)
+        status = self.ip.send(dst, PROTO_UDP, datagram, now, src=source)
         if status.ok:
             self.counters.sent += 1
         else:

@@ -7,7 +7,8 @@ Blank lines are skipped. Comments are whole lines: a line whose first character 
 first word is a key it does not know, so such lines were always harmless; `getAppValue` returns the whole
 rest of a line), so a `#` after a value is part of the value, and for the keys whose value is one word (LINK,
 PACKETINT and the stack's keys) a second word is an error that says so. A key given twice takes its last
-value. A DOS end-of-file mark (Ctrl-Z) ends the file.
+value, except where a key may be given more than once (NAMESERVER: `MtcpCfg.every` has each line in file
+order). A DOS end-of-file mark (Ctrl-Z) ends the file.
 
 This module checks the keys the packet driver side needs, LINK (a link string, checked in full without
 opening it) and PACKETINT (the driver's interrupt, in hex as mTCP reads it, 0x60 to 0x80); the stack's reader
@@ -52,6 +53,8 @@ class MtcpCfg:
 
     path: str = ""
     entries: dict[str, Entry] = field(default_factory=dict)
+    every: list[tuple[str, Entry]] = field(default_factory=list)
+    """Every line (upper-cased key, entry) in file order, for the keys that may repeat."""
     link: str | None = None
     packet_int: int | None = None
 
@@ -75,17 +78,22 @@ class MtcpCfg:
         return first
 
 
-def parse_lines(text: str) -> dict[str, Entry]:
-    """Key -> (value, line number) for every line that is not blank or a comment; the last of a key wins."""
-    entries: dict[str, Entry] = {}
+def parse_every_line(text: str) -> list[tuple[str, Entry]]:
+    """(upper-cased key, entry) for every line that is not blank or a comment, in file order."""
+    lines: list[tuple[str, Entry]] = []
     for number, raw in enumerate(text.split(DOS_EOF, 1)[0].splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(COMMENT_STARTS):
             continue
         match = _LINE.fullmatch(line)
         assert match is not None  # a stripped, non-empty line always has a first word
-        entries[match.group(1).upper()] = Entry(match.group(2), number)
-    return entries
+        lines.append((match.group(1).upper(), Entry(match.group(2), number)))
+    return lines
+
+
+def parse_lines(text: str) -> dict[str, Entry]:
+    """Key -> (value, line number) for every line that is not blank or a comment; the last of a key wins."""
+    return dict(parse_every_line(text))
 
 
 def parse_packet_int(text: str) -> int:
@@ -109,7 +117,8 @@ def check_link(text: str) -> str:
 
 
 def parse_cfg(text: str, path: str = "<config>") -> MtcpCfg:
-    cfg = MtcpCfg(path=path, entries=parse_lines(text))
+    every = parse_every_line(text)
+    cfg = MtcpCfg(path=path, entries=dict(every), every=every)
     link = cfg.word("LINK")
     if link is not None:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from ..checksum import ones_sum, pseudo_header_sum
+from ..checksum import transport_checksum, transport_ok
 from . import WireError
 from .ipv4 import PROTO_UDP
 
@@ -32,8 +32,7 @@ def parse(data: bytes | bytearray | memoryview, src_ip: int, dst_ip: int,
     if length < HEADER_LEN or length > len(data):
         raise WireError("udp_bad_length", f"length field {length}, {len(data)} bytes carried")
     view = memoryview(data)[:length]
-    if checksum and verify_checksum and \
-            ones_sum(view, pseudo_header_sum(src_ip, dst_ip, PROTO_UDP, length)) != 0xFFFF:
+    if checksum and verify_checksum and not transport_ok(view, src_ip, dst_ip, PROTO_UDP):
         raise WireError("udp_bad_checksum")
     return src_port, dst_port, view[HEADER_LEN:]
 
@@ -46,8 +45,8 @@ def emit(buf: bytearray | memoryview, offset: int, src_ip: int, dst_ip: int, src
         raise ValueError(f"a UDP datagram carries at most {MAX_PAYLOAD} bytes, not {len(payload)}")
     HEADER.pack_into(buf, offset, src_port, dst_port, length, 0)
     buf[offset + HEADER_LEN : offset + length] = payload
-    total = ones_sum(memoryview(buf)[offset : offset + length], pseudo_header_sum(src_ip, dst_ip, PROTO_UDP, length))
-    _CHECKSUM.pack_into(buf, offset + 6, (~total & 0xFFFF) or 0xFFFF)
+    value = transport_checksum(memoryview(buf)[offset : offset + length], src_ip, dst_ip, PROTO_UDP)
+    _CHECKSUM.pack_into(buf, offset + 6, value or 0xFFFF)
     return length
 
 

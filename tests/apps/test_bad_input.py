@@ -87,7 +87,7 @@ BAD_OPTIONS = [
     ("ping", ["-timeout", "nan", "10.0.0.1"], "mtcp-ping: -timeout nan: seconds, a number more than 0"),
     ("ping", ["-timeout", "inf", "10.0.0.1"], "mtcp-ping: -timeout inf: seconds, a number more than 0"),
     ("ping", ["-interval", "-1", "10.0.0.1"], "mtcp-ping: -interval -1: seconds, a number 0 or more"),
-    ("ping", ["10.0.0.300"], "mtcp-ping: 10.0.0.300: not a dotted IPv4 address (names need the DNS resolver)"),
+    ("ping", ["10.0.0.300"], "mtcp-ping: 10.0.0.300: not a dotted IPv4 address (a host name has a letter in it)"),
     ("nc", ["-target", "10.0.0.1", "0"], "mtcp-nc: -target PORT 0: a port is a number, from 1 to 65535"),
     ("nc", ["-target", "10.0.0.1", "x"], "mtcp-nc: -target PORT x: a port is a number, from 1 to 65535"),
     ("nc", ["-target", "10.0.0.1", "70000"], "mtcp-nc: -target PORT 70000: a port is a number, from 1 to 65535"),

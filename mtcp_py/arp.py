@@ -70,6 +70,8 @@ class ArpLayer:
         self.pending: dict[int, _Pending] = {}
         self.failed: dict[int, int] = {}
         """Addresses that did not answer, with the tick until which that stands."""
+        self.also_answer: set[int] = set()
+        """More addresses answered with our MAC (a gateway's extra addresses: mtcp-nat's DNS at 10.0.2.3)."""
         self._frame = bytearray(ethernet.HEADER_LEN + PACKET_LEN)
 
     # -- cache -------------------------------------------------------------------------------------------
@@ -112,10 +114,12 @@ class ArpLayer:
         frame[ethernet.HEADER_LEN :] = payload
         return self.send_frame(frame)
 
-    def _send_arp(self, operation: int, dst_mac: bytes, target_mac: bytes, target_ip: int) -> bool:
+    def _send_arp(self, operation: int, dst_mac: bytes, target_mac: bytes, target_ip: int,
+                  sender_ip: int | None = None) -> bool:
         frame = self._frame
         EthernetRepr(dst_mac, self.mac, ethernet.TYPE_ARP).emit(frame)
-        ArpRepr(operation, self.mac, self.address, target_mac, target_ip).emit(frame, ethernet.HEADER_LEN)
+        ArpRepr(operation, self.mac, self.address if sender_ip is None else sender_ip, target_mac,
+                target_ip).emit(frame, ethernet.HEADER_LEN)
         return self.send_frame(frame)
 
     def resolve(self, address: int, now: int) -> bytes | None:
@@ -168,6 +172,12 @@ class ArpLayer:
             self.counters.replies_received += 1
         if packet.sender_ip == 0:
             return  # an address probe (RFC 5227): nothing to learn
+        if packet.target_ip in self.also_answer and packet.sender_ip != packet.target_ip:
+            self.learn(packet.sender_ip, packet.sender_mac, now)
+            if packet.operation == OP_REQUEST:
+                self.counters.replies_sent += 1
+                self._send_arp(OP_REPLY, packet.sender_mac, packet.sender_mac, packet.sender_ip, packet.target_ip)
+            return
         if packet.target_ip != self.address or not self.address:
             # RFC 826: update an entry we already have, but do not add one for others' conversations.
             if packet.sender_ip in self.cache and packet.sender_ip != self.address:

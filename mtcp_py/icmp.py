@@ -19,6 +19,9 @@ from .wire.ipv4 import PROTO_ICMP, Ipv4Repr
 
 EchoListener = Callable[[int, int, bytes, int], None]
 """Called with (source address, sequence, data, now) for each echo reply to an identifier."""
+EchoIntercept = Callable[[Ipv4Repr, IcmpRepr, int], None]
+"""Called with (IP header, message, now) for an echo request to another host's address (a gateway that
+ends traffic itself, as mtcp-nat, answers it for that host or reports it unreachable)."""
 
 
 @dataclass
@@ -44,6 +47,7 @@ class IcmpLayer:
         self.answer_broadcast_echo = answer_broadcast_echo
         self.counters = IcmpCounters()
         self.echo_listeners: dict[int, EchoListener] = {}
+        self.echo_intercept: EchoIntercept | None = None
         ip.register(PROTO_ICMP, self)
         ip.unreachable_hook = self.send_protocol_unreachable
 
@@ -55,6 +59,10 @@ class IcmpLayer:
         c.received += 1
         if message.type == ECHO_REQUEST:
             c.echo_requests_received += 1
+            if self.echo_intercept is not None and header.dst != self.ip.address \
+                    and not self.ip.is_broadcast(header.dst):
+                self.echo_intercept(header, message, now)
+                return
             if header.dst != self.ip.address and not self.answer_broadcast_echo:
                 c.broadcast_echo_ignored += 1
                 return
@@ -104,6 +112,20 @@ class IcmpLayer:
         status = self.ip.send(dst, PROTO_ICMP, IcmpRepr(ECHO_REQUEST, 0, ident, seq, data).to_bytes(), now)
         if status.ok:
             self.counters.echo_requests_sent += 1
+        return status
+
+    def send_echo_reply(self, src: int, dst: int, ident: int, seq: int, data: bytes, now: int) -> SendStatus:
+        """An echo reply from `src`, which need not be our address (a gateway answering for a host)."""
+        status = self.ip.send(dst, PROTO_ICMP, IcmpRepr(ECHO_REPLY, 0, ident, seq, data).to_bytes(), now, src=src)
+        if status.ok:
+            self.counters.echo_replies_sent += 1
+        return status
+
+    def send_unreachable_to(self, dst: int, code: int, quoted: bytes, now: int) -> SendStatus:
+        """Destination unreachable, from our own address (as a router reports it), quoting `quoted`."""
+        status = self.ip.send(dst, PROTO_ICMP, IcmpRepr(DEST_UNREACHABLE, code, 0, 0, quoted).to_bytes(), now)
+        if status.ok:
+            self.counters.unreachables_sent += 1
         return status
 
     def send_unreachable(self, header: Ipv4Repr, quoted: bytes, code: int, now: int) -> None:

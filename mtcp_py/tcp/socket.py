@@ -175,13 +175,16 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
         return n
 
     def _after_read(self) -> None:
-        """The window opened; announce it when it grew by enough to matter (receiver SWS avoidance)."""
+        """The window opened; announce it when that matters to the sender, as Linux's tcp_cleanup_rbuf
+        judges it: the right edge moves by a worthwhile step (receiver SWS avoidance, RFC 9293 3.8.6.2.2)
+        and the new window is at least twice what the peer may still send, so a reader that keeps up costs
+        no extra ACKs (the ordinary ones carry the window) and one that fell behind is heard at once."""
         if self.state not in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2):
             return
         free = min(self.rx.free, self.window_cap)
         right = (free >> self.rcv_shift) << self.rcv_shift
-        grown = seq_diff(self.rcv_nxt, self.rcv_adv) + right
-        if grown >= self.sws_step:
+        remaining = seq_diff(self.rcv_adv, self.rcv_nxt)
+        if right - remaining >= self.sws_step and right >= 2 * remaining:
             if not self.ack_now:
                 self.owner.counters.window_updates += 1
             self.ack_now = True

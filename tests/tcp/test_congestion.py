@@ -234,6 +234,29 @@ def test_receiver_does_not_open_its_window_by_less_than_an_mss() -> None:
     assert update.window == 1500 and h.tcp.counters.window_updates == 1
 
 
+def test_window_update_only_when_the_window_doubles_what_the_peer_may_still_send() -> None:
+    """Linux's tcp_cleanup_rbuf rule: a read that leaves the peer plenty of window sends no update (the next
+    ordinary ACK carries it); one after the window ran low does."""
+    h, sock = established()
+    for offset in range(0, 2 * MSS, MSS):
+        h.deliver(theirs(sock, offset, payload=b"r" * MSS), at=1)
+    h.poll(2)
+    (ack,) = h.take()
+    assert ack.window == 16_384 - 2 * MSS
+    assert len(sock.recv(2 * MSS)) == 2 * MSS
+    h.poll(3)
+    assert h.take() == []  # 16384 is less than twice the 13464 the peer may still send
+    for offset in range(2 * MSS, 10 * MSS, MSS):
+        h.deliver(theirs(sock, offset, payload=b"r" * MSS), at=4)
+    h.poll(5)
+    out = h.take()
+    assert out[-1].window == 16_384 - 8 * MSS and out[-1].ack == REMOTE_ISS + 1 + 10 * MSS
+    assert len(sock.recv(8 * MSS)) == 8 * MSS
+    h.poll(6)
+    (update,) = h.take()
+    assert update.window == 16_384 and update.ack == REMOTE_ISS + 1 + 10 * MSS
+
+
 def run_probes(h: Harness, sock: TcpSocket, answer: bool, until: int) -> int:
     """Follow the timers to `until`; answer each zero-window probe with a zero window. Returns probes seen."""
     probes = 0

@@ -3,13 +3,22 @@
     tap:mtap0                      a Linux TAP device (created or attached by name)
     raw:br0                        an existing interface through AF_PACKET
     hub:lan                        an in-memory hub shared by stacks in this process
+    qemu-stream:unix:PATH          QEMU's -netdev stream (also tcp:HOST:PORT; ?listen=1 to listen)
+    qemu-dgram:LH:LP:RH:RP         QEMU's -netdev dgram, one frame per UDP datagram
+    slip:URL                       SLIP on a serial line (pyserial URL), shown as Ethernet; ?listen=1,
+                                   ?baud=N, ?dosbox=1
+    86box:                         86Box's network switch (UDP 8086, multicast and lo); ?secret=S
+    ethnet:HOST:PORT               DOSBox-X's NE2000 ethnet tunnel (client; ?listen=1 to serve)
 
-Wrappers are query parameters, applied around the link in a fixed order (fault injector inside, pcap
-writer outside, so the capture shows what the stack sent and what reached it):
+Wrappers are query parameters, applied around the link in a fixed order (a period line speed innermost,
+as the wire is, then the fault injector, the pcap writer outside, so the capture shows what the stack sent
+and what reached it):
 
     tap:mtap0?pcap=/tmp/run.pcap&drop=0.05&reorder=0.05&dup=0.01&corrupt=0.001&delay=2&rate=9600&seed=7
 
-`mac=02:00:00:00:00:01` sets the station address; `mtu=N` the MTU where the link lets us choose.
+`mac=02:00:00:00:00:01` sets the station address; `mtu=N` the MTU where the link lets us choose;
+`rate=10mbit` (10BASE-T: preamble, FCS and interframe gap counted; also 100mbit, 512kbit...) or `baud=N`
+(a serial line, ten bits a byte) carry any link at a period speed (`slip:` paces its bytes itself).
 """
 
 from __future__ import annotations
@@ -20,10 +29,16 @@ from urllib.parse import parse_qsl
 
 from ..clock import Clock, MonotonicTicks
 from .base import Deliver, Link, LinkError, LinkWrapper, format_mac, parse_mac, random_mac
+from .box86 import BOX86
+from .ethnet import ETHNET
 from .fault import FaultLink, Faults
 from .hub import HUBS, Hub, HubLink
+from .kinds import LinkKind, Options, baud_rate, whole_number
+from .pacing import LineSpeed, PacedLink, ethernet_speed, serial_speed
 from .pcap import PcapLink, PcapWriter, read_pcap
+from .qemu import QEMU_DGRAM, QEMU_STREAM
 from .raw import RawLink
+from .slip import SLIP
 from .tap import TapLink
 
 __all__ = [
@@ -35,6 +50,7 @@ __all__ = [
     "HubLink",
     "Link",
     "LinkError",
+    "LinkKind",
     "LinkSpec",
     "LinkSpecError",
     "LinkWrapper",
@@ -74,21 +90,6 @@ def _probability(text: str) -> float:
     return value
 
 
-def _count(what: str, least: int | None = 0, most: int | None = None) -> Callable[[str], int]:
-    """A converter for a whole number; `what` says what it is, for the message."""
-
-    def convert(text: str) -> int:
-        body = text[1:] if text[:1] in "+-" else text
-        if not (body.isascii() and body.isdecimal()):
-            raise ValueError(f"not a whole number ({what})")
-        value = int(text)
-        if (least is not None and value < least) or (most is not None and value > most):
-            raise ValueError(f"out of range ({what})")
-        return value
-
-    return convert
-
-
 def _mac(text: str) -> bytes:
     try:
         return parse_mac(text)
@@ -102,24 +103,40 @@ def _path(text: str) -> str:
     return text
 
 
+RATE_WORDS = "bytes per second, 0 or more; 0 is unlimited"
+
+
+def _rate(text: str) -> int | LineSpeed:
+    """`rate=9600` (bytes a second, the fault injector's) or `rate=10mbit` (a period Ethernet speed)."""
+    if text[-4:].lower() in ("kbit", "mbit", "gbit"):
+        return ethernet_speed(text)
+    try:
+        return whole_number(RATE_WORDS)(text)
+    except ValueError:
+        raise ValueError(f"not a whole number ({RATE_WORDS}) nor a line speed such as 10mbit") from None
+
+
+def _baud(text: str) -> LineSpeed:
+    return serial_speed(baud_rate(text))
+
+
 FAULT_KEYS: dict[str, Callable[[str], object]] = {
     "drop": _probability,
     "dup": _probability,
     "reorder": _probability,
     "corrupt": _probability,
-    "delay": _count("ticks of 55 ms every frame is held, 0 or more"),
-    "rate": _count("bytes per second, 0 or more; 0 is unlimited"),
-    "queue": _count("frames waiting at the rate limit, 0 or more"),
-    "seed": _count("the fault generator's seed, a whole number", least=None),
+    "delay": whole_number("ticks of 55 ms every frame is held, 0 or more"),
+    "rate": _rate,
+    "queue": whole_number("frames waiting at the rate limit, 0 or more"),
+    "seed": whole_number("the fault generator's seed, a whole number", least=None),
 }
 """The fault injector's parameters (Faults' fields), each with its converter."""
 COMMON_KEYS: dict[str, Callable[[str], object]] = {
     "pcap": _path,
     "mac": _mac,
-    "mtu": _count("an MTU from 68 to 65535", least=68, most=65_535),
+    "mtu": whole_number("an MTU from 68 to 65535", least=68, most=65_535),
+    "baud": _baud,
 }
-DEVICE_KINDS = {"tap", "raw"}
-"""Kinds whose target is a network interface name (at most 15 characters, as Linux has it)."""
 
 
 @dataclass(frozen=True)
@@ -134,26 +151,45 @@ class LinkSpec:
     mtu: int | None = None
     faults: Faults = field(default_factory=Faults)
     pcap: str | None = None
+    options: Options = field(default_factory=dict)
+    """The kind's own parameters (its LinkKind's keys), converted."""
+    speed: LineSpeed | None = None
+    """A period line speed (`rate=10mbit`, `baud=N`) the link is carried at."""
 
 
-def _open_tap(target: str, mac: bytes | None, mtu: int | None) -> Link:
+def _device_name(target: str) -> None:
+    """tap: and raw: name a network interface: at most 15 characters, as Linux has it."""
+    if not (0 < len(target) <= 15 and "/" not in target and not target.isspace()):
+        raise ValueError(f"{target!r}: a device name is 1 to 15 characters, without '/'")
+
+
+def _any_name(target: str) -> None:
+    """hub: takes any name."""
+
+
+def _open_tap(target: str, mac: bytes | None, mtu: int | None, options: Options) -> Link:
     return TapLink(target, mac=mac, mtu=mtu)
 
 
-def _open_raw(target: str, mac: bytes | None, mtu: int | None) -> Link:
+def _open_raw(target: str, mac: bytes | None, mtu: int | None, options: Options) -> Link:
     return RawLink(target, mac=mac)
 
 
-def _open_hub(target: str, mac: bytes | None, mtu: int | None) -> Link:
+def _open_hub(target: str, mac: bytes | None, mtu: int | None, options: Options) -> Link:
     return HUBS.get(target).port(mac=mac, mtu=mtu or 1500)
 
 
-LINK_KINDS: dict[str, Callable[[str, bytes | None, int | None], Link]] = {
-    "tap": _open_tap,
-    "raw": _open_raw,
-    "hub": _open_hub,
+LINK_KINDS: dict[str, LinkKind] = {
+    "tap": LinkKind(_open_tap, {}, _device_name),
+    "raw": LinkKind(_open_raw, {}, _device_name),
+    "hub": LinkKind(_open_hub, {}, _any_name),
+    "qemu-stream": QEMU_STREAM,
+    "qemu-dgram": QEMU_DGRAM,
+    "slip": SLIP,
+    "86box": BOX86,
+    "ethnet": ETHNET,
 }
-"""Link kinds by scheme. Later kinds (slip, qemu, ethnet) register here."""
+"""Link kinds by scheme, each with its own parameters (beyond the common ones) and its target's check."""
 
 
 def parse_link(spec: str) -> LinkSpec:
@@ -161,24 +197,39 @@ def parse_link(spec: str) -> LinkSpec:
     wrong with it in words."""
     base, _, query = spec.partition("?")
     kind, sep, target = base.partition(":")
+    link_kind = LINK_KINDS.get(kind)
+    if sep and not target and link_kind is not None and link_kind.default_target is not None:
+        target = link_kind.default_target
     if not sep or not target:
         raise LinkSpecError(spec, "a link is written KIND:NAME, e.g. tap:mtap0, hub:lan, raw:br0")
-    if kind not in LINK_KINDS:
+    if link_kind is None:
         raise LinkSpecError(spec, f"unknown link kind {kind!r} (known: {', '.join(sorted(LINK_KINDS))})")
-    if kind in DEVICE_KINDS and not (0 < len(target) <= 15 and "/" not in target and not target.isspace()):
-        raise LinkSpecError(spec, f"{target!r}: a device name is 1 to 15 characters, without '/'")
+    try:
+        link_kind.check_target(target)
+    except ValueError as exc:
+        raise LinkSpecError(spec, str(exc)) from None
+    own_keys = link_kind.keys
     params: dict[str, str] = {}
     values: dict[str, object] = {}
+    options: Options = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
-        convert = FAULT_KEYS.get(key) or COMMON_KEYS.get(key)
+        convert = own_keys.get(key) or FAULT_KEYS.get(key) or COMMON_KEYS.get(key)
         if convert is None:
-            known = ", ".join(sorted({*FAULT_KEYS, *COMMON_KEYS}))
+            known = ", ".join(sorted({*FAULT_KEYS, *COMMON_KEYS, *own_keys}))
             raise LinkSpecError(spec, f"unknown link parameter {key!r} (known: {known})")
         try:
             values[key] = convert(value)
         except ValueError as exc:
             raise LinkSpecError(spec, f"{key}={value}: {exc}") from None
         params[key] = value
+        if key in own_keys:
+            options[key] = values.pop(key)
+    speed = None
+    for key in ("rate", "baud"):
+        if isinstance(values.get(key), LineSpeed):
+            if speed is not None:
+                raise LinkSpecError(spec, "rate=...bit and baud= both set a line speed: give one")
+            speed = values.pop(key)
     try:
         faults = Faults(**{k: v for k, v in values.items() if k in FAULT_KEYS})  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:  # Faults checks again; the converters have said it in words
@@ -188,7 +239,8 @@ def parse_link(spec: str) -> LinkSpec:
     pcap = values.get("pcap")
     return LinkSpec(kind, target, params, mac=mac if isinstance(mac, bytes) else None,
                     mtu=mtu if isinstance(mtu, int) else None, faults=faults,
-                    pcap=pcap if isinstance(pcap, str) else None)
+                    pcap=pcap if isinstance(pcap, str) else None, options=options,
+                    speed=speed if isinstance(speed, LineSpeed) else None)
 
 
 def parse_link_spec(spec: str) -> tuple[str, str, dict[str, str]]:
@@ -202,9 +254,11 @@ def open_link(spec: str, clock: Clock | None = None) -> Link:
     that cannot open (not permitted, no such device, busy) raises LinkError naming the link and the reason."""
     parsed = parse_link(spec)
     clock = clock or MonotonicTicks()
-    link = LINK_KINDS[parsed.kind](parsed.target, parsed.mac, parsed.mtu)
+    link = LINK_KINDS[parsed.kind].opener(parsed.target, parsed.mac, parsed.mtu, parsed.options)
     link.spec = spec.partition("?")[0]
     try:
+        if parsed.speed is not None:
+            link = PacedLink(link, parsed.speed)
         if parsed.faults.active:
             link = FaultLink(link, parsed.faults)
         if parsed.pcap is not None:

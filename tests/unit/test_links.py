@@ -38,7 +38,7 @@ def test_parse_link_spec() -> None:
     ("lan", "KIND:NAME"),
     ("hub:", "KIND:NAME"),
     ("slop:x", "unknown link kind 'slop'"),
-    ("hub:x?bogus=1", "unknown link parameter 'bogus' (known: corrupt, delay, drop, dup, mac, mtu, pcap, queue, "
+    ("hub:x?bogus=1", "unknown link parameter 'bogus' (known: baud, corrupt, delay, drop, dup, mac, mtu, pcap, queue, "
                       "rate, reorder, seed)"),
     ("hub:x?drop=2", "drop=2: out of range (a probability from 0 to 1)"),
     ("hub:x?drop=abc", "drop=abc: not a number (a probability from 0 to 1)"),

@@ -38,7 +38,8 @@ def test_dos_end_of_file_mark_ends_the_file() -> None:
     ("\nLINK", "f.cfg:2: LINK: needs a value"),
     ("LINK mtap0", "f.cfg:1: LINK: mtap0: a link is written KIND:NAME, e.g. tap:mtap0, hub:lan, raw:br0"),
     ("LINK hub:x?drop=abc", "f.cfg:1: LINK: hub:x?drop=abc: drop=abc: not a number (a probability from 0 to 1)"),
-    ("LINK slop:x", "f.cfg:1: LINK: slop:x: unknown link kind 'slop' (known: hub, raw, tap)"),
+    ("LINK slop:x", "f.cfg:1: LINK: slop:x: unknown link kind 'slop' (known: 86box, ethnet, hub, qemu-dgram, "
+                    "qemu-stream, raw, slip, tap)"),
     ("PACKETINT 0x20", "f.cfg:1: PACKETINT: 0x20: a packet driver interrupt is 0x60 to 0x80"),
     ("PACKETINT sixty", "f.cfg:1: PACKETINT: sixty: not a hexadecimal number (a packet driver interrupt, 0x60 to "
                         "0x80)"),

@@ -9,46 +9,17 @@ servers hold. Needs root for the namespace; skipped with the reason otherwise.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mtcp_py.wire import dns, ip_from_str
-from tests.netns import NetNs, private_netns
+from tests.netns import NetNs
 
+from .conftest import INTERNET
 from .test_nat_hub import Lab, ask_dns, make_lab, read_all
 
-INTERNET = "198.51.100.1"
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture
-def internet(tmp_path: Path) -> Iterator[tuple[NetNs, bytes]]:
-    with private_netns() as ns:
-        # This kernel has no dummy interfaces: the namespace's loopback holds the address instead.
-        ns.run("ip", "addr", "add", f"{INTERNET}/32", "dev", "lo")
-        body = os.urandom(8 << 20)
-        (tmp_path / "big.bin").write_bytes(body)
-        servers = [ns.popen(sys.executable, "-m", "http.server", "--bind", INTERNET, "8080", "-d", str(tmp_path),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-        if shutil.which("dnsmasq"):
-            servers.append(ns.popen("dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts",
-                                    f"--listen-address={INTERNET}", "--bind-interfaces", "--local=/example/",
-                                    "--host-record=retro.example,198.51.100.7", "--pid-file=",
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        ready = "ss -ltn | grep -q ':8080'" + (" && ss -lun | grep -q ':53 '" if len(servers) > 1 else "")
-        ns.run("sh", "-c", f"for i in $(seq 500); do {ready} && exit 0; sleep 0.01; done; exit 1")
-        try:
-            yield ns, body
-        finally:
-            for server in servers:
-                server.terminate()
-                server.wait(timeout=10)
 
 
 def http_get(lab: Lab, path: str) -> bytes:

@@ -71,7 +71,8 @@ def guest_pieces() -> tuple[str, list[str]]:
     pytest.skip("needs a kernel in /boot with uncompressed 8390 and ne2k-pci modules (linux-image-amd64)")
 
 
-def make_initramfs(folder: Path, modules: list[str], target: str) -> Path:
+def make_initramfs(folder: Path, modules: list[str], target: str, init_script: str | None = None) -> Path:
+    """Busybox, the NE2000 modules and an init: GUEST_INIT for `target`, or `init_script` as given."""
     root = folder / "root"
     for sub in ("bin", "proc", "sys", "dev"):
         (root / sub).mkdir(parents=True)
@@ -79,7 +80,8 @@ def make_initramfs(folder: Path, modules: list[str], target: str) -> Path:
     for module in modules:
         shutil.copy(module, root)
     init = root / "init"
-    init.write_text(GUEST_INIT.format(guest=GUEST_IP, target=target, kib=SIZE // 1024, port=PORT))
+    init.write_text(init_script if init_script is not None else
+                    GUEST_INIT.format(guest=GUEST_IP, target=target, kib=SIZE // 1024, port=PORT))
     init.chmod(0o755)
     names = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
     archive = folder / "initrd.cpio"

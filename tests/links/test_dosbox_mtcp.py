@@ -66,17 +66,19 @@ def dos_folder(tmp_path: Path, target: str) -> Path:
 
 
 def start_dosbox(tmp_path: Path, drive: Path, port: int, target: str,
-                 popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen) -> subprocess.Popen[bytes]:
+                 popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
+                 commands: str | None = None) -> subprocess.Popen[bytes]:
+    """DOSBox with ETHERSL on COM1 running the mTCP programs against `target` (or `commands` instead)."""
     config = tmp_path / "dosbox.conf"
+    if commands is None:
+        commands = (f"PING -count 4 {target} > PING.TXT\n"
+                    f"HTGET -o GOT.BIN http://{target}/file.bin > HTGET.TXT\n"
+                    f"NC -target {target} {NC_PORT} -bin < UP.BIN > NC.TXT\n")
     config.write_text(
         "[sdl]\noutput=surface\n[cpu]\ncycles=fixed 30000\n[serial]\n"
         f"serial1=nullmodem server:127.0.0.1 port:{port} transparent:1 txdelay:1 rxdelay:1000\n"
         f"[autoexec]\nmount c {drive}\nc:\nETHERSL 0x60 4 0x3f8 115200 > ETHERSL.TXT\n"
-        "set MTCPCFG=C:\\MTCP.CFG\nset MTCPSLIP=1\n"
-        f"PING -count 4 {target} > PING.TXT\n"
-        f"HTGET -o GOT.BIN http://{target}/file.bin > HTGET.TXT\n"
-        f"NC -target {target} {NC_PORT} -bin < UP.BIN > NC.TXT\n"
-        "exit\n")
+        "set MTCPCFG=C:\\MTCP.CFG\nset MTCPSLIP=1\n" + commands + "exit\n")
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", HOME=str(home))

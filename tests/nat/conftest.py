@@ -1,5 +1,6 @@
 """The "internet" the NAT tests reach: 198.51.100.1 (a documentation address) on a private namespace's
-loopback, with an HTTP server (a random 8 MiB file, and its first MiB), an echo server and dnsmasq bound to it."""
+loopback, with an HTTP server (a random 8 MiB file, its first MiB and its first 16 KiB), an echo server and
+dnsmasq bound to it."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def internet(tmp_path: Path) -> Iterator[tuple[NetNs, bytes]]:
         body = os.urandom(8 << 20)
         (tmp_path / "big.bin").write_bytes(body)
         (tmp_path / "mib.bin").write_bytes(body[: 1 << 20])  # for the DOS programs, slower than the rest
+        (tmp_path / "small.bin").write_bytes(body[: 16 << 10])  # for a DOS machine on a 115200-baud line
         servers = [ns.popen(sys.executable, "-m", "http.server", "--bind", INTERNET, "8080", "-d", str(tmp_path),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                    ns.popen(sys.executable, "-c", ECHO_SERVER, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]

@@ -20,7 +20,7 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from .errors import ErrorCode, PacketDriverError
-from .links.base import ETH_HEADER_LEN, ETH_MIN_FRAME, Link
+from .links.base import ETH_HEADER_LEN, Link
 
 SPEC_VERSION = 0x010B
 """Version 1.11 as driver_info reports it in BX."""
@@ -267,9 +267,9 @@ class PacketDriver:
         if length < ETH_HEADER_LEN or length > self.link.mtu + ETH_HEADER_LEN:
             self.stats.errors_out += 1
             raise PacketDriverError(ErrorCode.CANT_SEND, f"frame of {length} bytes")
-        if length < ETH_MIN_FRAME:
+        if length < self.link.min_frame:
             # A NIC pads runts to the minimum frame, as mTCP's Packet_send_pkt also does.
-            frame = bytes(frame) + bytes(ETH_MIN_FRAME - length)
+            frame = bytes(frame) + bytes(self.link.min_frame - length)
         try:
             self.link.send(frame)
         except Exception as exc:

@@ -56,6 +56,9 @@ class Link(ABC):
     """The station address the packet driver reports (get_address)."""
     mtu: int = 1500
     """Largest Ethernet payload; a frame is at most mtu + 14 bytes."""
+    min_frame: int = ETH_MIN_FRAME
+    """The packet driver pads shorter frames to this, as a NIC pads runts on a wire; 0 for a link that is no
+    wire and whose peers take frames as they are (QEMU's stream and datagram sockets)."""
 
     @abstractmethod
     def open(self, deliver: Deliver) -> None:
@@ -103,6 +106,10 @@ class LinkWrapper(Link):
     @mac.setter
     def mac(self, value: bytes) -> None:
         self.inner.mac = value
+
+    @property
+    def min_frame(self) -> int:  # type: ignore[override]
+        return self.inner.min_frame
 
     def fileno(self) -> int | None:
         return self.inner.fileno()

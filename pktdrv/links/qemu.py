@@ -110,6 +110,11 @@ def encode_stream_frame(frame: bytes) -> bytes:
 
 
 class QemuStreamLink(StreamLink):
+    min_frame = 0
+    """No padding: QEMU's NICs pad what they receive themselves (its ne2000_receive does), and passt takes
+    a TCP segment's length from the frame rather than from IP's total length, so padding sent to it reads
+    as data (a padded pure ACK becomes 6 bytes the guest never sent, and the connection stalls)."""
+
     def __init__(self, target: str, mac: bytes | None, mtu: int | None, options: Options) -> None:
         spec = f"qemu-stream:{target}"
         try:
@@ -167,6 +172,9 @@ class DgramCounters:
 
 class QemuDgramLink(DatagramLink):
     """One Ethernet frame per UDP datagram, to and from the remote address (QEMU's `-netdev dgram`)."""
+
+    min_frame = 0
+    """No padding, as on the stream link: the peer is QEMU, which pads on receive."""
 
     def __init__(self, target: str, mac: bytes | None, mtu: int | None, options: Options) -> None:
         super().__init__(f"qemu-dgram:{target}", mac or random_mac(), mtu or DEFAULT_MTU)

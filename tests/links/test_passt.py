@@ -114,3 +114,38 @@ def test_stack_over_passt_tcp_64_kib_each_way_exact(passt: Passt, tmp_path: Path
     finally:
         stack.end_stack()
         server.close()
+
+
+def test_a_one_byte_request_and_a_download_larger_than_the_window(passt: Passt) -> None:
+    """Regression: frames on the stream link were padded to 60 bytes as on a wire, and passt reads a TCP
+    segment's length from the frame, so it took our padded pure ACKs and our one-byte request for other
+    data: the request never arrived, and a download larger than one window stalled until passt reset it."""
+    server = passt.ns.call(lambda: socket.create_server(("127.0.0.1", 0)))
+    port = server.getsockname()[1]
+    download = os.urandom(2 << 20)
+    asked: list[bytes] = []
+
+    def namespace_server() -> None:
+        server.settimeout(30)
+        conn, _ = server.accept()
+        conn.settimeout(30)
+        asked.append(conn.recv(10))
+        conn.sendall(download)
+        conn.recv(1)  # until the guest ends it
+
+    thread = threading.Thread(target=namespace_server)
+    thread.start()
+    clock = MonotonicTicks()
+    stack = Stack(open_link(f"qemu-stream:unix:{passt.socket_path}", clock),
+                  StackConfig(ip_from_str(GUEST_IP), gateway=ip_from_str(GATEWAY_IP)), clock).init_stack()
+    try:
+        stream = connect(stack, GATEWAY_IP, port, timeout=20)
+        stream.send_all(b"D", timeout=20)
+        got = stream.recv_exactly(len(download), timeout=30)
+        assert asked == [b"D"]
+        assert got == download
+        stream.abort()
+        thread.join(30)
+    finally:
+        stack.end_stack()
+        server.close()

@@ -358,3 +358,16 @@ def test_udp_forward_reaches_the_guest_and_back() -> None:
         lab.until(answered, "the guest's answer at the host client")
         assert answers == [b"ECHO ME"]
         client.close()
+
+
+def test_udp_flood_to_many_destinations_stays_within_the_flow_table() -> None:
+    with make_lab(max_flows=4) as lab:
+        port = lab.guest.udp.register(0, lambda *a: None)
+        fds_before = len(os.listdir("/proc/self/fd"))
+        for target in range(200):
+            lab.guest.udp.send(port, ip_from_str(GATEWAY), 20_000 + target, b"flood", 0)
+            lab.step()
+        flows = lab.gateway.datagrams
+        assert len(flows.udp) <= 8  # twice the TCP flows
+        assert flows.counters.udp_recycled >= 192
+        assert len(os.listdir("/proc/self/fd")) <= fds_before + 8

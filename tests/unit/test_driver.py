@@ -128,6 +128,14 @@ def test_bad_handle_on_every_handle_taking_function() -> None:
     assert not drv.terminated
 
 
+def test_a_link_that_is_no_wire_gets_its_frames_unpadded() -> None:
+    """QEMU's stream and datagram links take frames as they are (min_frame 0): no runt padding."""
+    drv, link, _ = driver_with()
+    link.min_frame = 0
+    drv.send_pkt(b"\x01" * 54)
+    assert link.sent == [b"\x01" * 54]
+
+
 def test_exception_carries_code_and_name() -> None:
     exc = PacketDriverError(ErrorCode.CANT_SEND, "too long")
     assert exc.code is ErrorCode.CANT_SEND

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", REPO / "docs" / "dosrun.md", REPO / "dosbox" / "README.md"]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "dosbox" / "README.md"]
 TOP = ("pktdrv", "mtcp_py", "apps", "docs", "dosbox", "tests", "bench")
 PATH = re.compile(r"(?<![\w/.])((?:\.\./)+[\w./-]+|(?:" + "|".join(TOP) + r")/[\w./-]*)")
 

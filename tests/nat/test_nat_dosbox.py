@@ -1,12 +1,15 @@
-"""DOSBox 0.74 behind mtcp-nat: the null modem on COM1 connects to mtcp-nat's SLIP listener, Crynwr's
-ETHERSL shows DOS an Ethernet card on it, and mTCP's PING reaches the gateway 10.0.2.2 while HTGET
-fetches a file from the namespace's "internet" 198.51.100.1 through it, exact. Runs when MTCP_DOS_BIN and
-DOS_DRIVERS name the (not shipped) programs and ETHERSL.COM, and DOSBox is installed; skipped otherwise."""
+"""DOSBox 0.74 behind mtcp-nat, configured by the kit's own files (dosbox/dosbox-0.74-ethersl.conf and
+dosbox/MTCP-SLIP.CFG): the null modem on COM1 connects to mtcp-nat's SLIP listener, Crynwr's ETHERSL shows
+DOS an Ethernet card on it, and mTCP's PING reaches the gateway 10.0.2.2 while HTGET fetches a file from
+the namespace's "internet" 198.51.100.1 through it, exact. Runs when MTCP_DOS_BIN and DOS_DRIVERS name the
+(not shipped) programs and ETHERSL.COM, and DOSBox is installed; skipped otherwise."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.links.linkutil import free_port
-from tests.links.test_dosbox_mtcp import dos_folder, read_dos, start_dosbox
+from tests.links.test_dosbox_mtcp import dos_folder, read_dos
 from tests.netns import NetNs
 from tests.real.apputil import wait_for_line
 
@@ -22,6 +25,7 @@ from .conftest import INTERNET
 from .test_nat_programs import NO_PRIVILEGES, need_setpriv
 
 pytestmark = pytest.mark.real
+KIT = Path(__file__).resolve().parents[2] / "dosbox"
 
 
 def test_mtcp_in_dosbox_over_ethersl_reaches_the_internet_through_mtcp_nat(
@@ -38,7 +42,17 @@ def test_mtcp_in_dosbox_over_ethersl_reaches_the_internet_through_mtcp_nat(
         wait_for_line(nat, "mtcp-nat: gateway")
         commands = ("PING -count 4 10.0.2.2 > PING.TXT\n"
                     f"HTGET -o GOT.BIN http://{INTERNET}:8080/small.bin > HTGET.TXT\n")
-        dosbox = start_dosbox(tmp_path, drive, port, "10.0.2.2", lambda args, **kw: ns.popen(*args, **kw), commands)
+        shutil.copy(KIT / "MTCP-SLIP.CFG", drive / "MTCP.CFG")
+        kit = (KIT / "dosbox-0.74-ethersl.conf").read_text()
+        assert "port:5555" in kit and "mount c .\n" in kit
+        config = tmp_path / "dosbox.conf"
+        config.write_text("[sdl]\noutput=surface\n" + kit.replace("port:5555", f"port:{port}")
+                          .replace("mount c .\n", f"mount c {drive}\n") + commands + "exit\n")
+        home = tmp_path / "home"
+        home.mkdir()
+        env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", HOME=str(home))
+        dosbox = ns.popen("dosbox", "-conf", str(config), env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
         try:
             dosbox.wait(timeout=240)
         except subprocess.TimeoutExpired:

@@ -10,6 +10,7 @@ its socket, so the socket's folder is world-writable. Skipped with a reason when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -23,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from mtcp_py.blocking import connect
+from mtcp_py.dhcp import DhcpClient
+from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
@@ -144,6 +147,46 @@ def test_a_one_byte_request_and_a_download_larger_than_the_window(passt: Passt) 
         got = stream.recv_exactly(len(download), timeout=30)
         assert asked == [b"D"]
         assert got == download
+        stream.abort()
+        thread.join(30)
+    finally:
+        stack.end_stack()
+        server.close()
+
+
+def test_the_stack_gets_its_address_from_passts_dhcp_then_reaches_its_namespace(passt: Passt) -> None:
+    """Our DHCP client (mtcp-dhcp's) against passt's DHCP server, then TCP to the namespace's loopback."""
+    server = passt.ns.call(lambda: socket.create_server(("127.0.0.1", 0)))
+    port = server.getsockname()[1]
+
+    def namespace_server() -> None:
+        server.settimeout(30)
+        conn, _ = server.accept()
+        with conn, contextlib.suppress(OSError):  # our abort ends it with a reset
+            conn.sendall(b"hello over passt")
+            conn.recv(1)
+
+    thread = threading.Thread(target=namespace_server)
+    thread.start()
+    clock = MonotonicTicks()
+    stack = Stack(open_link(f"qemu-stream:unix:{passt.socket_path}", clock),
+                  StackConfig(0, no_address=True, tcp_enabled=False), clock).init_stack()
+    try:
+        client = DhcpClient(stack.udp, stack.mac, attempts=1, attempt_seconds=10)
+        stack.add_layer(client)
+        client.start(clock.now())
+        assert run_until(stack, lambda: client.done, 20)
+        lease = client.lease
+        assert lease is not None, client.result
+        # passt gives the guest its template interface's address and gateway (the namespace's TAP device).
+        assert (lease.address, lease.gateway) == (ip_from_str(GUEST_IP), ip_from_str(GATEWAY_IP))
+    finally:
+        stack.end_stack()
+    stack = Stack(open_link(f"qemu-stream:unix:{passt.socket_path}", clock),
+                  StackConfig(lease.address, netmask=lease.netmask, gateway=lease.gateway), clock).init_stack()
+    try:
+        stream = connect(stack, GATEWAY_IP, port, timeout=20)
+        assert stream.recv_exactly(16, timeout=20) == b"hello over passt"
         stream.abort()
         thread.join(30)
     finally:

@@ -134,8 +134,8 @@ PROGRAM_ARGS = {"ping": ["10.0.0.1"], "nc": ["-target", "10.0.0.1", "7"], "serve
 @pytest.mark.parametrize(("link", "reason"), [
     ("hub:x?drop=abc", "drop=abc: not a number (a probability from 0 to 1)"),
     ("hub:x?delay=soon", "delay=soon: not a whole number (ticks of 55 ms every frame is held, 0 or more)"),
-    ("hub:x?colour=red", "unknown link parameter 'colour' (known: corrupt, delay, drop, dup, mac, mtu, pcap, queue, "
-                         "rate, reorder, seed)"),
+    ("hub:x?colour=red", "unknown link parameter 'colour' (known: baud, corrupt, delay, drop, dup, mac, mtu, pcap, "
+                         "queue, rate, reorder, seed)"),
     ("lan", "a link is written KIND:NAME, e.g. tap:mtap0, hub:lan, raw:br0"),
 ])
 def test_bad_link_string_is_a_usage_error_in_words(module: str, link: str, reason: str, lan_config: Path) -> None:

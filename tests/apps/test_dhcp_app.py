@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from mtcp_py import cfgfile
 from mtcp_py.apps.dhcp import main
 from pktdrv import VirtualClock
-from tests.real.apputil import wait_for_line
+from tests.real.apputil import stop_with, wait_for_line
 from tests.unit.test_dhcp_peer import (
     OFFER,
     ClientMessage,
@@ -284,12 +283,8 @@ def test_sigterm_exits_130_and_leaves_the_file(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, env=env)
     try:
         wait_for_line(proc, "DISCOVER sent")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        err = stop_with(proc)
     assert proc.returncode == 130
     assert err.decode().splitlines()[-1] == f"mtcp-dhcp: interrupted: {config} was not changed"
     assert config.read_bytes() == ORIGINAL + b"LINK hub:alone\n"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from pktdrv.bridge import DRAIN_BUDGET, Bridge
 from pktdrv.links import HUBS, HubLink, read_pcap
 from pktdrv.links.hub import QUEUE_FRAMES
 from tests.netns import KERNEL_IP, private_netns
-from tests.real.apputil import wait_for_line
+from tests.real.apputil import stop_with, wait_for_line
 
 _names = itertools.count()
 A, B, C = (bytes.fromhex(f"02000000000{i}") for i in (1, 2, 3))
@@ -224,12 +223,8 @@ def test_kernel_pings_our_stack_through_mtcp_bridge(tmp_path: Path) -> None:
             wait_for_line(proc, "mtcp-bridge: ports")
             result = ns.run("ping", "-c", "3", "-i", "0.2", "-W", "5", "10.0.2.15", check=False)
             assert result.returncode == 0, result.stdout + result.stderr
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            err = stop_with(proc)
     text = err.decode()
     assert proc.returncode == 0, text
     assert "2 stations known, learned 2" in text

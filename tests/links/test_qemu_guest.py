@@ -39,7 +39,7 @@ STACK_IP = "10.0.2.15"
 GUEST_IP = "10.0.2.30"
 PORT = 5000
 SIZE = 256 * 1024
-GUEST_INIT = """#!/bin/busybox sh
+GUEST_BOOT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -47,7 +47,9 @@ mount -t devtmpfs dev /dev
 insmod /8390.ko
 insmod /ne2k-pci.ko
 ip link set eth0 up
-ip addr add {guest}/24 dev eth0
+"""
+"""The start of every guest's init: busybox, the file systems, the NE2000 driver, the interface up."""
+GUEST_INIT = GUEST_BOOT + """ip addr add {guest}/24 dev eth0
 ping -c 3 -W 5 {target} && echo PING-OK
 dd if=/dev/urandom of=/data bs=1024 count={kib} 2>/dev/null
 echo SHA256 $(sha256sum /data)

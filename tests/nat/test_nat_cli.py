@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.real.apputil import wait_for_line
+from tests.real.apputil import stop_with, wait_for_line
 
 
 def run_nat(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,11 +49,7 @@ def test_a_run_ends_cleanly_on_sigterm_with_its_table() -> None:
         banner = wait_for_line(proc, "mtcp-nat: gateway")
         assert "gateway 10.0.2.2" in banner and "DNS 10.0.2.3 -> 127.0.0.1" in banner and "guest 10.0.2.15" in banner
         proc.send_signal(signal.SIGUSR1)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        err = stop_with(proc)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err and b"mtcp-nat: stopping" in err

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.links.linkutil import free_port
-from tests.links.test_qemu_guest import guest_pieces, make_initramfs, start_qemu
+from tests.links.test_qemu_guest import GUEST_BOOT, guest_pieces, make_initramfs, start_qemu
 from tests.netns import NetNs
 from tests.real.apputil import wait_for_line
 
@@ -22,15 +22,7 @@ from .conftest import INTERNET
 from .test_nat_programs import NO_PRIVILEGES, need_setpriv
 
 pytestmark = pytest.mark.real
-GUEST_INIT = """#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-insmod /8390.ko
-insmod /ne2k-pci.ko
-ip link set eth0 up
-cat > /udhcpc.sh <<'SCRIPT'
+GUEST_INIT = GUEST_BOOT + """cat > /udhcpc.sh <<'SCRIPT'
 #!/bin/sh
 [ "$1" = bound ] || exit 0
 ip addr add $ip/$mask dev $interface

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -165,6 +166,18 @@ def running_servers(ns: NetNs, config: Path, *args: str) -> Iterator[subprocess.
     try:
         wait_for_line(proc, "mtcp-servers:")
         yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stop_with(proc: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 30) -> bytes:
+    """Send `signum`, wait for the program to end (killed if it does not), and return its stderr."""
+    try:
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=timeout)
+        return err or b""
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -134,6 +134,11 @@ class IrcClient(IrcCore):
         elif not text.strip():
             self._error("Error: must supply a msg!", now)
         else:
+            # Unlike IRCjr (which sends and stays), /msg opens the conversation and goes to it, as issue 16
+            # asks and as irssi's /query does: the answer is where the question was asked. A channel we are
+            # not in gets no session (there is nothing to show from it but our own lines).
+            if not is_channel(target) or self.find(target) is not None:
+                self.open_session(target, now, switch=True)
             self.say(target, text, now)
 
     def _query_command(self, rest: str, now: float) -> None:

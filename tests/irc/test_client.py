@@ -138,7 +138,10 @@ def test_typed_text_commands_and_echo() -> None:
     assert sent(client) == ["PRIVMSG #vc :\x01ACTION ducks and runs!\x01"]
     assert client.plain_lines()[-1] == "* jr ducks and runs!"
     client.type_line("/msg Leela Hello!", T0)
-    assert sent(client) == ["PRIVMSG Leela :Hello!"] and client.current.name == "#vc"
+    assert sent(client) == ["PRIVMSG Leela :Hello!"] and client.current.name == "Leela"  # opened, and shown
+    client.type_line("/msg #elsewhere hi all", T0)
+    assert sent(client) == ["PRIVMSG #elsewhere :hi all"] and client.current.name == "Leela"  # not joined: none
+    client.switch_to(1)
     client.type_line("/query Leela hi", T0)
     assert sent(client) == ["PRIVMSG Leela :hi"] and client.current.name == "Leela"
     client.type_line("/join #boring", T0)

@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 
 from mtcp_py.ip import IcmpError
-from mtcp_py.tcp import NO_ROUTE, REFUSED, State
+from mtcp_py.tcp import NO_ROUTE, REFUSED, State, TcpSocket
 from mtcp_py.wire.ipv4 import Ipv4Repr
+from mtcp_py.wire.tcp import TcpRepr
 
 from .harness import (
     ACK,
@@ -41,7 +42,7 @@ WINDOW = 16_384
 """The harness's receive queue: our window while nothing waits in it."""
 
 
-def ack_from_us(sock_iss: int, offset: int = 0, ack_offset: int = 0, **changes: object) -> object:
+def ack_from_us(sock_iss: int, offset: int = 0, ack_offset: int = 0, **changes: object) -> TcpRepr:
     values: dict[str, object] = dict(seq=(sock_iss + 1 + offset) & MASK, ack=(REMOTE_ISS + 1 + ack_offset) & MASK,
                                      window=WINDOW)
     values.update(changes)
@@ -235,7 +236,7 @@ def test_isn_follows_the_fine_clock() -> None:
 
 # -- TIME_WAIT -------------------------------------------------------------------------------------------------
 
-def server_in_time_wait() -> tuple[Harness, object]:
+def server_in_time_wait() -> tuple[Harness, TcpSocket]:
     h = Harness()
     listener = h.tcp.listen(LOCAL_PORT)
     h.deliver(replace(SEND_TEMPL, seq=REMOTE_ISS, flags=SYN, mss=MSS), at=0)
@@ -291,8 +292,8 @@ def test_full_table_reuses_the_oldest_time_wait_and_counts_it() -> None:
 
 def test_reset_in_time_wait_ends_it() -> None:
     h, old = server_in_time_wait()
-    h.deliver(theirs(old, 1, ack=(old.iss + 2) & MASK, flags=RST), at=3)  # type: ignore[arg-type]
-    assert old.state is State.CLOSED  # type: ignore[attr-defined]
+    h.deliver(theirs(old, 1, ack=(old.iss + 2) & MASK, flags=RST), at=3)
+    assert old.state is State.CLOSED
 
 
 def test_table_full_of_established_connections_refuses_a_syn_with_a_reset() -> None:

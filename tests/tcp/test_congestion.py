@@ -8,9 +8,11 @@ Data segments are compared as (offset from ISS + 1, length), offsets written out
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from mtcp_py.tcp import TIMED_OUT, TcpSocket
 from mtcp_py.tcp.recovery import initial_window
+from mtcp_py.wire.tcp import TcpRepr
 
 from .harness import (
     ACK,
@@ -37,7 +39,7 @@ def data_out(h: Harness, sock: TcpSocket) -> list[tuple[int, int]]:
     return [((seg.seq - sock.iss - 1) & MASK, len(seg.payload)) for seg in h.take() if seg.payload]
 
 
-def acking(sock: TcpSocket, upto: int, **changes: object) -> object:
+def acking(sock: TcpSocket, upto: int, **changes: Any) -> TcpRepr:
     """The peer's pure ACK for our first `upto` bytes, window 64000 unless changed."""
     return theirs(sock, ack=(sock.iss + 1 + upto) & MASK, window=64_000, **changes)
 

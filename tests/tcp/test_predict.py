@@ -54,7 +54,7 @@ def state(sock: TcpSocket) -> tuple[object, ...]:
 
 @settings(max_examples=120, deadline=None)
 @given(st.lists(step, min_size=1, max_size=60))
-def test_short_path_and_full_path_send_the_same_segments(steps: list[tuple[str, int, object]]) -> None:
+def test_short_path_and_full_path_send_the_same_segments(steps: list[tuple[str, int, int]]) -> None:
     full, full_sock = established(config(header_prediction=False))
     short, short_sock = established(config())
     received = 0

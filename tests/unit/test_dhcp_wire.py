@@ -209,8 +209,8 @@ def messages(draw: st.DrawFn) -> DhcpMessage:
     for code in (Option.HOST_NAME, Option.DOMAIN_NAME):
         if draw(st.booleans()):
             options[code] = draw(names).encode()
-    for code, value in draw(st.dictionaries(UNCHECKED_CODES, st.binary(max_size=300), max_size=4)).items():
-        options.setdefault(code, value)
+    for unchecked, value in draw(st.dictionaries(UNCHECKED_CODES, st.binary(max_size=300), max_size=4)).items():
+        options.setdefault(unchecked, value)
     return DhcpMessage(op=draw(st.integers(1, 2)), xid=draw(addresses), chaddr=draw(st.binary(max_size=16)),
                        options=options, secs=draw(st.integers(0, 0xFFFF)), flags=draw(st.integers(0, 0xFFFF)),
                        ciaddr=draw(addresses), yiaddr=draw(addresses), siaddr=draw(addresses),

@@ -40,9 +40,11 @@ if isinstance(ANSI_SEQUENCES_KEYS, dict):
 REDRAW_SECONDS = 0.05
 RECONNECT_FIRST = 5.0
 RECONNECT_MOST = 300.0
-FORMAT_KEYS = {"ctrl+b": "\x02", "ctrl+k": "\x03", "ctrl+u": "\x1f", "ctrl+r": "\x16", "ctrl+o": "\x0f"}
+FORMAT_KEYS = {"ctrl+b": "\x02", "ctrl+k": "\x03", "ctrl+u": "\x1f", "ctrl+r": "\x16", "ctrl+o": "\x0f",
+               "ctrl+right_square_bracket": "\x1d"}
 """The keys that type mIRC codes (as IRCjr: Ctrl-B bold, Ctrl-K colour, Ctrl-U underline, Ctrl-R reverse,
-Ctrl-O reset; Ctrl-I is Tab on a terminal, so italics cannot be typed)."""
+Ctrl-O reset). Ctrl-I is Tab on a terminal, so italics are typed with Ctrl-], which sends 0x1D, the
+italics code itself."""
 SHOWN_CODE = {code: chr(0x2400 + ord(code)) for code in FORMAT_KEYS.values()}
 """A typed code shows in the input line as its control picture (IRCjr shows a block), turned back on Enter."""
 TYPED_CODE = {glyph: code for code, glyph in SHOWN_CODE.items()}

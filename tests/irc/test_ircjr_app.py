@@ -237,9 +237,10 @@ def test_tab_cycles_nicks_and_completes_commands(tmp_path: Path) -> None:
         await pilot.press("h", "i", "space", "f", "a", "tab")
         assert app.input_line.value == "Fry: hi Farnsworth "
         app.input_line.value = ""
-        await pilot.press("ctrl+b", "h", "i", "ctrl+b", "space", "ctrl+k", "4", "r", "e", "d", "ctrl+o", "enter")
-        await until(pilot, lambda: "PRIVMSG #vc :\x02hi\x02 \x034red\x0f" in server.received, "the codes typed")
-        assert app.input_line.history[-1] == "\u2402hi\u2402 \u24034red\u240f"
+        await pilot.press("ctrl+b", "h", "i", "ctrl+b", "space", "ctrl+k", "4", "r", "e", "d", "ctrl+o",
+                          "ctrl+right_square_bracket", "i", "enter")
+        await until(pilot, lambda: "PRIVMSG #vc :\x02hi\x02 \x034red\x0f\x1di" in server.received, "the codes typed")
+        assert app.input_line.history[-1] == "\u2402hi\u2402 \u24034red\u240f\u241di"
         await pilot.press("/", "w", "h", "tab")
         assert app.input_line.value == "/whois "
         app.input_line.value = ""

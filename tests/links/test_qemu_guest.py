@@ -18,6 +18,7 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from pktdrv import MonotonicTicks, open_link
 from pktdrv.bridge import Bridge
 from tests.links.linkutil import free_port
 from tests.netns import KERNEL_IP, need_root, private_netns
+from tests.real.apputil import wait_for_line
 
 pytestmark = pytest.mark.real
 STACK_IP = "10.0.2.15"
@@ -201,3 +203,39 @@ def test_qemu_guest_reaches_the_linux_kernel_through_a_bridge_to_a_tap(tmp_path:
                 qemu.wait()
             bridge.close()
             server.close()
+
+
+def test_qemu_guest_pings_and_sends_256_kib_to_mtcp_nc_listen(tmp_path: Path) -> None:
+    """The same guest against the program a user runs: `mtcp-nc -listen` on the stream link QEMU connects to."""
+    kernel, modules = guest_pieces()
+    initrd = make_initramfs(tmp_path, modules, STACK_IP)
+    port = free_port()
+    config = tmp_path / "mtcp.cfg"
+    config.write_text(f"LINK qemu-stream:tcp:127.0.0.1:{port}?listen=1\nIPADDR {STACK_IP}\nNETMASK 255.255.255.0\n")
+    received = tmp_path / "received.bin"
+    env = {k: v for k, v in os.environ.items() if k != "MTCPCFG"}
+    env["MTCPCFG"] = str(config)
+    with received.open("wb") as sink:
+        nc = subprocess.Popen([sys.executable, "-m", "mtcp_py.apps.nc", "-listen", str(PORT), "-bin", "-d"],
+                              stdout=sink, stderr=subprocess.PIPE, env=env)
+        qemu = None
+        try:
+            wait_for_line(nc, "waiting for a connection")
+            qemu, console = start_qemu(subprocess.Popen, kernel, initrd, port)
+            try:
+                qemu.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                pass
+            _, err = nc.communicate(timeout=60)
+        finally:
+            for proc in (qemu, nc):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    text = "".join(console)
+    assert "PING-OK" in text, text
+    match = re.search(r"SHA256 ([0-9a-f]{64})", text)
+    assert match, text
+    assert nc.returncode == 0, err.decode()
+    data = received.read_bytes()
+    assert len(data) == SIZE and hashlib.sha256(data).hexdigest() == match.group(1)

@@ -371,3 +371,40 @@ def test_udp_flood_to_many_destinations_stays_within_the_flow_table() -> None:
         assert len(flows.udp) <= 8  # twice the TCP flows
         assert flows.counters.udp_recycled >= 192
         assert len(os.listdir("/proc/self/fd")) <= fds_before + 8
+
+
+def test_a_guest_that_does_not_read_back_pressures_the_host_peer(lab: Lab) -> None:
+    """A slow guest must slow the host's peer, never make the gateway buffer: the gateway holds at most one
+    chunk for the guest, and the host's sender stops once the host socket's and our TCP's windows are full."""
+    sent = [0]
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        block = bytes(65536)
+        while not stop.is_set():
+            try:
+                sent[0] += conn.send(block)
+            except TimeoutError:
+                continue  # blocked: the guest's slowness reached us
+            except OSError:
+                return
+
+    port, thread = loopback_server(serve)
+    sock = lab.guest.tcp.connect(ip_from_str(GATEWAY), port)
+    lab.until(lambda: sock.is_connected, "connected")
+    lab.until(lambda: sock.rx.free < 2 * 1460, "the guest's receive queue (nearly) full")
+    for _ in range(300):
+        lab.step()
+    flows = list(lab.gateway.tcp.flows.values())
+    assert len(flows) == 1 and len(flows[0].to_guest) <= 16_384
+    held_by_us = sock.readable
+    assert held_by_us <= sock.rx.capacity
+    plateau = sent[0]
+    for _ in range(300):
+        lab.step()
+    assert sent[0] == plateau  # the host's sender is stopped, not buffered without bound
+    assert plateau < 16 << 20
+    stop.set()
+    sock.abort()
+    thread.join(10)

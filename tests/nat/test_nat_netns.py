@@ -79,3 +79,18 @@ def test_ping_through_unprivileged_icmp_sockets(internet: tuple[NetNs, bytes], a
         assert sorted(replies) == [0, 1, 2]
     else:
         assert replies == [] and errors >= 1 and not_permitted >= 1
+
+
+def test_an_unreachable_destination_is_icmp_unreachable_at_the_guest(internet: tuple[NetNs, bytes]) -> None:
+    """The namespace has no route to 203.0.113.9: the host's connect() fails at once, and the guest's SYN
+    is answered with ICMP host unreachable, which its TCP reports as no route (RFC 1122 4.2.3.9)."""
+    ns, _ = internet
+
+    def inside() -> tuple[str | None, int]:
+        with make_lab() as lab:
+            sock = lab.guest.tcp.connect(ip_from_str("203.0.113.9"), 80)
+            lab.until(lambda: sock.error is not None, "the connection fails")
+            return sock.error, lab.gateway.tcp.counters.unreachable
+
+    error, unreachable = ns.call(inside)
+    assert error == "no route" and unreachable == 1

@@ -1,9 +1,10 @@
 """BIOS services and the small interrupts DOS programs use besides INT 21h.
 
-INT 10h (teletype and cursor), 11h, 12h, 16h (keyboard), 1Ah (time), 20h (terminate), 24h (critical error),
-28h (DOS idle), 29h (fast console output), 2Ah and 2Fh (multiplex, idle release), and the BIOS timer tick.
-The screen is the host terminal: stdout when it is one, else stderr, so that BIOS output never mixes with a
-program's redirected standard output.
+INT 10h (video.py), 11h, 12h, 16h (keyboard.py), 1Ah (time), 20h (terminate), 24h (critical error), 28h
+(DOS idle), 29h (fast console output), 2Ah and 2Fh (multiplex, idle release), and the BIOS timer tick.
+Console output (teletype, INT 29h, DOS writes to the console) goes into video memory; while no display has
+taken over the terminal it is also written as bytes to stdout when that is a terminal, else stderr, so that
+it never mixes with a program's redirected standard output.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..clock import TICK_HZ
-from .files import readable_now
+from .keyboard import Keyboard
 from .memory import BDA_MIDNIGHT, BDA_SEGMENT, BDA_TICKS
+from .video import Video
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -23,57 +25,13 @@ TICKS_PER_DAY = 0x1800B0
 VIRTUAL_EPOCH = datetime(2000, 1, 1)
 """Where the clock starts on a virtual-time run, so that dates and times repeat too."""
 
-SCAN_CODES = {0x0D: 0x1C, 0x1B: 0x01, 0x08: 0x0E, 0x09: 0x0F, 0x20: 0x39}
-
-
-class Keyboard:
-    """Keys come from the host's stdin when it is a terminal; a redirected stdin is a file, not keys."""
-
-    def __init__(self) -> None:
-        try:
-            self.tty = os.isatty(0)
-        except OSError:
-            self.tty = False
-        self.buffer: list[int] = []
-        self.polled = False
-
-    def waiting_on_tty(self) -> bool:
-        return self.tty and self.polled
-
-    def _fill(self) -> None:
-        if self.tty and not self.buffer and readable_now(0):
-            try:
-                data = os.read(0, 64)
-            except OSError:
-                data = b""
-            for byte in data:
-                self.buffer.append(0x0D if byte == 0x0A else byte)
-
-    def peek(self) -> int | None:
-        """The next key as BIOS AX (scan code in AH, character in AL), or None."""
-        self.polled = True
-        self._fill()
-        if not self.buffer:
-            return None
-        char = self.buffer[0]
-        return (SCAN_CODES.get(char, 0) << 8) | char
-
-    def take(self) -> int | None:
-        key = self.peek()
-        if key is not None:
-            self.buffer.pop(0)
-        return key
-
-    def push(self, char: int) -> None:
-        self.buffer.append(char)
-
-
 class Bios:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self.keyboard = Keyboard()
-        self.cursor = (0, 0)
-        self.video_mode = 3
+        config = machine.config
+        self.keyboard = Keyboard(machine.memory, exit_key=config.exit_key, on_exit_key=machine.exit_key_pressed,
+                                 clock=machine.clock.seconds)
+        self.video = Video(machine.memory)
         screen_fd = 1 if _isatty(1) else 2
         self.screen_fd = screen_fd
 
@@ -81,6 +39,9 @@ class Bios:
         """Set the BIOS tick count to the time of day, as the BIOS does at boot."""
         self.machine.memory.set_dword(BDA_SEGMENT, BDA_TICKS, int(self.seconds_since_midnight() * TICK_HZ))
         self.machine.memory.set_word(BDA_SEGMENT, 0x13, 640)
+        self.machine.memory.set_word(BDA_SEGMENT, 0x10, 0x0020)  # equipment word: 80x25 colour
+        self.video.set_mode(3)
+        self.keyboard.start()
 
     def stop(self) -> None:
         pass
@@ -95,8 +56,14 @@ class Bios:
         moment = self.now()
         return moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
 
-    def screen(self, data: bytes) -> None:
-        os.write(self.screen_fd, data)
+    def screen(self, data: bytes, fd: int | None = None) -> None:
+        """Console output: teletype into video memory, and the bytes to the host terminal (`fd`, by default
+        the BIOS's) unless the screen is shown there: a full-screen program's display takes the terminal."""
+        self.video.teletype(data)
+        if self.machine.display is None or not self.video.full_screen:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.screen_fd if fd is None else fd, view):]
         self.machine.note_activity()
 
     def timer_tick(self) -> None:
@@ -123,22 +90,10 @@ class Bios:
 
     def _int10(self, cs: int, ip: int) -> None:
         cpu = self.machine.cpu
-        ah = cpu.ah
-        if ah == 0x0E:
+        if cpu.ah == 0x0E:
             self.screen(bytes([cpu.al]))
-        elif ah == 0x09 or ah == 0x0A:
-            self.screen(bytes([cpu.al]) * max(1, min(cpu.cx, 2000)))
-        elif ah == 0x02:
-            self.cursor = (cpu.dh, cpu.dl)
-        elif ah == 0x03:
-            cpu.dh, cpu.dl = self.cursor
-            cpu.cx = 0x0607
-        elif ah == 0x00:
-            self.video_mode = cpu.al & 0x7F
-        elif ah == 0x0F:
-            cpu.ah, cpu.al, cpu.bh = 80, self.video_mode, 0
-        else:
-            self.machine.unsupported(f"INT 10h AH={ah:02X}h", cs, ip)
+        elif not self.video.serve(cpu):
+            self.machine.unsupported(f"INT 10h AH={cpu.ah:02X}h", cs, ip)
 
     def _int11(self, cs: int, ip: int) -> None:
         self.machine.cpu.ax = 0x0020  # 80x25 colour, no diskette drives, no serial or parallel ports
@@ -148,9 +103,10 @@ class Bios:
 
     def _int16(self, cs: int, ip: int) -> None:
         cpu = self.machine.cpu
+        keyboard = self.keyboard
         ah = cpu.ah
         if ah in (0x00, 0x10):
-            key = self.keyboard.take()
+            key = keyboard.take(extended=ah == 0x10)
             if key is None:
                 cpu.retry()  # wait as the BIOS does: the call runs again after the next interrupt
                 self.machine.idle_requested = True
@@ -159,15 +115,20 @@ class Bios:
             cpu.ax = key
             self.machine.note_activity()
         elif ah in (0x01, 0x11):
-            key = self.keyboard.peek()
+            key = keyboard.peek(extended=ah == 0x11)
             if key is None:
                 cpu.set_zero(True)
                 self.machine.poll()
             else:
                 cpu.ax = key
                 cpu.set_zero(False)
+                self.machine.note_activity()
         elif ah in (0x02, 0x12):
-            cpu.al = 0
+            keyboard.read_host()  # keys typed meanwhile set the shift state
+            shift, extended = keyboard.buffer.shift_state()
+            cpu.al = shift
+            if ah == 0x12:
+                cpu.ah = extended | (0x01 if shift & 0x04 else 0) | (0x02 if shift & 0x08 else 0)
         else:
             self.machine.unsupported(f"INT 16h AH={ah:02X}h", cs, ip)
 

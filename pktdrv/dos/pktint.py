@@ -56,7 +56,7 @@ def nic_copy(machine: Machine) -> None:
     machine.memory.write(segment, offset, item.frame)
     machine.nic.current = None
     machine.nic.delivered += 1
-    machine.note_activity(2)
+    machine.note_frame()
     if machine.config.trace:
         machine.trace(f"nic receiver handle={item.handle} length={len(item.frame)} buffer={segment:04x}:{offset:04x}")
     cpu.ax, cpu.bx, cpu.cx, cpu.ds, cpu.si = 1, item.handle, len(item.frame), segment, offset

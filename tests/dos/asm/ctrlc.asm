@@ -1,10 +1,15 @@
 ; Ctrl-C. Command tail 'h': INT 23h and 1Bh hooked, wait in INT 21h/0Bh until the INT 23h handler ran;
 ; 'd': the default INT 23h (DOS ends the program); 's': hooked, then spin without DOS calls (only a
-; second Ctrl-C ends it). Prints "ready" when waiting.
+; second Ctrl-C ends it); 'f': as 'h' in a full screen (mode 3 set first), where Ctrl-C is a key in the
+; BIOS ring that DOS finds. Prints "ready" when waiting.
 org 100h
         mov al, [82h]
         mov [mode], al
-        cmp al, 'd'
+        cmp al, 'f'
+        jne .hooks
+        mov ax, 0003h
+        int 10h
+.hooks: cmp byte [mode], 'd'
         je .ready
         mov ax, 2523h
         mov dx, on_ctrl_c

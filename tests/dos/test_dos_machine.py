@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import struct
@@ -101,7 +102,7 @@ def test_ctrl_c_reaches_the_program_as_dos_delivers_it(tmp_path: Path, request: 
     for mode in "hds":
         process = subprocess.Popen([sys.executable, "-m", "pktdrv.dos.cli", "--link", "hub:c", str(program), mode],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        request.addfinalizer(lambda p=process: p.poll() is None and p.kill())  # never leave a spinning machine
+        request.addfinalizer(functools.partial(kill_if_running, process))  # never leave a spinning machine
         assert process.stdout is not None
         assert process.stdout.readline() == b"ready\r\n"  # the program waits: now press Ctrl-C
         process.send_signal(signal.SIGINT)
@@ -119,6 +120,11 @@ def test_ctrl_c_reaches_the_program_as_dos_delivers_it(tmp_path: Path, request: 
     assert outcomes["h"][:2] == (3, b"caught Ctrl-C, INT 1Bh count 1")
     assert outcomes["d"][0] == 130
     assert outcomes["s"][0] == 130 and b"second Ctrl-C" in outcomes["s"][2]
+
+
+def kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
 
 
 def run_packet_client(tmp_path: Path, hub: str, pcap: Path, trace: bool = False) -> tuple[int, Machine]:

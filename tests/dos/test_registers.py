@@ -19,7 +19,7 @@ def make_entry(hub: str) -> tuple[RegisterEntry, BytesMemory, list[tuple[int, in
     def make_receiver(segment: int, offset: int):  # type: ignore[no-untyped-def]
         def receive(handle: int, flag: int, argument: object) -> object:
             calls.append((segment, offset, flag))
-            return bytearray(argument) if flag == 0 else None  # type: ignore[arg-type]
+            return bytearray(argument) if flag == 0 and isinstance(argument, int) else None
         return receive
 
     driver = PacketDriver(open_link(f"hub:{hub}"))

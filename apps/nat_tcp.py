@@ -29,7 +29,8 @@ from mtcp_py.wire.icmp import UNREACH_HOST
 from mtcp_py.wire.ipv4 import HEADER_LEN as IP_HEADER_LEN
 from mtcp_py.wire.ipv4 import PROTO_TCP, Ipv4Repr
 from mtcp_py.wire.nat import resource_frame, retarget_segment
-from mtcp_py.wire.tcp import ACK, RST, SYN, TcpRepr
+from mtcp_py.wire.tcp import ACK, RST, SYN, TcpRepr, fill_checksum
+from mtcp_py.wire.tcp import CHECKSUM_AT as TCP_CHECKSUM_AT
 
 from .nat_flows import HostAddress
 
@@ -133,6 +134,7 @@ class TcpNat:
         translated = Ipv4Repr(header.src, self.address, PROTO_TCP, len(segment), header.ttl, header.ident,
                               header.dont_fragment, False, 0, header.tos)
         if flow.connecting:
+            self._whole_if_vouched(segment, header.src)
             flow.syn, flow.syn_header = segment, translated  # a retransmitted SYN: hold the newest
             return
         self.tcp.on_datagram(translated, memoryview(segment), tick)
@@ -157,6 +159,7 @@ class TcpNat:
             return
         segment = bytearray(payload)
         retarget_segment(segment, header.dst, self.address, SINK_PORT)
+        self._whole_if_vouched(segment, header.src)
         flow = TcpFlow(host, header.src, src_port, header.dst, dst_port, self.now, segment,
                        Ipv4Repr(header.src, self.address, PROTO_TCP, len(segment), header.ttl, header.ident,
                                 header.dont_fragment, False, 0, header.tos), last_active=self.now)
@@ -297,6 +300,13 @@ class TcpNat:
         syn, header = flow.syn, flow.syn_header
         flow.syn = flow.syn_header = None
         self.tcp.on_datagram(header, memoryview(syn), tick)  # now our TCP answers the guest's SYN
+
+    def _whole_if_vouched(self, segment: bytearray, guest: int) -> None:
+        """A held SYN is handed to TCP after this frame's dispatch, when no link vouches for it any more: one
+        the link vouched for (checksum offload) may carry only a partial sum, so it gets its whole one."""
+        if self.stack.ip.rx_checksum_ok:
+            segment[TCP_CHECKSUM_AT : TCP_CHECKSUM_AT + 2] = b"\0\0"
+            fill_checksum(segment, 0, len(segment), guest, self.address)
 
     def _guest_syn(self, flow: TcpFlow) -> bytes:
         """The held SYN as the guest sent it (for the reset or the ICMP quote)."""

@@ -42,9 +42,9 @@ RX_BUFFERS = [40]
 """Receive pool size (StackConfig.packet_buffers); the TCP receive window follows it (3/4 of it)."""
 
 
-def start_stack(ns: NetNs, mtu: int) -> Stack:
+def start_stack(ns: NetNs, mtu: int, spec: str = "tap:mtap0") -> Stack:
     clock = MonotonicTicks()
-    link = ns.call(lambda: open_link("tap:mtap0", clock))
+    link = ns.call(lambda: open_link(spec, clock))
     cfg = StackConfig(ip_from_str(STACK_IP), gateway=ip_from_str(KERNEL_IP), mtu=mtu, buffer_size=mtu + 14,
                       packet_buffers=RX_BUFFERS[0], tcp=TcpConfig(mss=mtu - 40))
     return Stack(link, cfg, clock).init_stack()

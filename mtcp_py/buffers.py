@@ -12,6 +12,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class ChecksumSource(Protocol):
+    """The packet driver, during its second upcall: whether the link vouched for the frame's checksum."""
+
+    rx_checksum_ok: bool
 
 
 @dataclass
@@ -40,6 +47,10 @@ class PacketPool:
         self._lending_len = 0
         self.receiving = False
         self.counters = PoolCounters(low_free=count)
+        self.checksum_ok = bytearray(count)
+        """Per buffer: the link vouched for its frame's TCP/UDP checksum (checksum offload)."""
+        self.checksum_source: ChecksumSource | None = None
+        """Set when the link offloads checksums: read at each frame's second upcall."""
 
     # -- gate (mTCP's Buffer_startReceiving / Buffer_stopReceiving) ---------------------------------------
 
@@ -74,6 +85,9 @@ class PacketPool:
         index = self._lending
         if index >= 0:
             self._lending = -1
+            source = self.checksum_source
+            if source is not None:
+                self.checksum_ok[index] = source.rx_checksum_ok
             self._ring.append((index, self._lending_len))
             self.counters.frames_received += 1
         return None

@@ -111,3 +111,13 @@ def transport_ok(data: Bytes, src: int, dst: int, protocol: int) -> bool:
 def verify(data: Bytes, initial: int = 0) -> bool:
     """True when `data`, checksum field included, sums to all ones (the checksum is right)."""
     return ones_sum(data, initial) == 0xFFFF
+
+
+def complete_partial(frame: bytearray | memoryview, start: int, offset: int) -> None:
+    """Finish in software a checksum left for a device: the field at `start + offset` holds the
+    pseudo-header's sum, so the sum from `start` to the end is the whole sum (a frame that will not reach
+    the device it was made for: queued for ARP, or rewritten on its way out)."""
+    at = start + offset
+    value = ~ones_sum(frame[start:]) & 0xFFFF
+    frame[at] = value >> 8
+    frame[at + 1] = value & 0xFF

@@ -7,12 +7,13 @@ back to the pool right after. Given `now` in ticks; never reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 from .arp import ArpLayer, SendFrame
+from .checksum import complete_partial
 from .reassembly import Reassembler
 from .wire import ethernet
 from .wire.ethernet import BROADCAST
@@ -113,6 +114,12 @@ class IpLayer:
         """Of the last prepared datagram (send_prepared): destination, next hop, the ARP cache entry used,
         and the address, netmask and configuration the hop was found with."""
         self._scratch = bytearray(ethernet.HEADER_LEN + config.mtu)
+        self.send_partial: Callable[[memoryview, int, int], bool] | None = None
+        """Sends a frame whose transport checksum the link fills (checksum offload); None: every checksum is
+        ours to compute. Set by the stack when the link offloads."""
+        self.rx_checksum_ok = False
+        """The link vouched for the transport checksum of the datagram being dispatched (set by the stack
+        per frame; never for a reassembled one): TCP and UDP need not verify it."""
 
     def register(self, protocol: int, handler: IpHandler) -> None:
         self.handlers[protocol] = handler
@@ -161,6 +168,7 @@ class IpLayer:
         payload = data[header.header_len : header.header_len + header.payload_len]
         reassembled = header.is_fragment
         if reassembled:
+            self.rx_checksum_ok = False  # a device vouches for one frame, not for the datagram joined
             whole = self.reassembler.add(header, payload, now)
             if whole is None:
                 return
@@ -212,11 +220,13 @@ class IpLayer:
         return SendStatus.SENT
 
     def send_prepared(self, buf: bytearray, payload_len: int, dst: int, protocol: int, now: int, *,
-                      ttl: int | None = None, dont_fragment: bool = True, tos: int = 0) -> SendStatus:
+                      ttl: int | None = None, dont_fragment: bool = True, tos: int = 0,
+                      csum_offset: int = 0) -> SendStatus:
         """Send a payload already in place at buf[FRAME_HEADERS:FRAME_HEADERS + payload_len].
 
         The zero-copy path (TCP's pre-allocated buffers): the IP and Ethernet headers are written in front
-        of the payload, in the same buffer, in one pack. The payload must fit the MTU.
+        of the payload, in the same buffer, in one pack. The payload must fit the MTU. `csum_offset`, only
+        when `send_partial` is set: the payload's checksum, at that offset in it, is left for the link.
         """
         if HEADER_LEN + payload_len > self.mtu:
             self.counters.too_big += 1
@@ -246,10 +256,21 @@ class IpLayer:
                           ttl or self.config.ttl, ident, FLAG_DF if dont_fragment else 0, tos)
         frame = memoryview(buf)[: FRAME_HEADERS + payload_len]
         if mac is None:
+            if csum_offset:  # ARP sends it later as a whole frame
+                complete_partial(frame, FRAME_HEADERS, csum_offset)
             self.counters.arp_pending += 1
             self.arp.queue(hop, ethernet.TYPE_IPV4, bytes(frame[ethernet.HEADER_LEN :]), now)
             return SendStatus.PENDING_ARP
-        if not self.send_frame(frame):
+        if csum_offset:
+            send_partial = self.send_partial
+            if send_partial is None:  # the link stopped offloading since the segment was made
+                complete_partial(frame, FRAME_HEADERS, csum_offset)
+                sent = self.send_frame(frame)
+            else:
+                sent = send_partial(frame, FRAME_HEADERS, csum_offset)
+        else:
+            sent = self.send_frame(frame)
+        if not sent:
             self.counters.driver_errors += 1
             return SendStatus.DRIVER_ERROR
         return SendStatus.SENT

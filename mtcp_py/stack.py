@@ -26,6 +26,7 @@ from pktdrv.links import Link, format_mac
 
 from .arp import ArpConfig, ArpLayer
 from .buffers import PacketPool
+from .checksum import complete_partial
 from .dns import Resolver, ResolverConfig
 from .icmp import IcmpLayer
 from .ip import IpConfig, IpLayer
@@ -98,6 +99,10 @@ class EthernetCounters:
     unknown_type: int = 0
     sent: int = 0
     send_errors: int = 0
+    checksums_offloaded: int = 0
+    """Frames sent with their transport checksum left to the link (checksum offload)."""
+    checksums_vouched: int = 0
+    """IPv4 frames received whose transport checksum the link vouched for, so it was not verified."""
 
 
 class Stack:
@@ -165,6 +170,9 @@ class Stack:
             self.resolver = Resolver(self.udp_layer, self.tcp_layer, nameservers, cfg.hostname, cfg.ip, cfg.dns)
             self.layers.append(self.resolver)
         self.pool.start_receiving()
+        if self.driver.checksum_offload:
+            self.pool.checksum_source = self.driver
+            self.ip.send_partial = self.send_partial_frame
         if cfg.announce and cfg.ip:
             self.arp.announce()
 
@@ -247,6 +255,21 @@ class Stack:
         self.eth.sent += 1
         return True
 
+    def send_partial_frame(self, frame: memoryview, csum_start: int, csum_offset: int) -> bool:
+        """send_frame for a frame whose transport checksum the link fills (checksum offload)."""
+        if self.egress_rewrite is not None:
+            # A rewrite mends checksums as it changes addresses, so it needs them whole.
+            complete_partial(frame, csum_start, csum_offset)
+            return self.send_frame(frame)
+        try:
+            self.driver.send_pkt_partial(frame, csum_start, csum_offset)
+        except PacketDriverError:
+            self.eth.send_errors += 1
+            return False
+        self.eth.sent += 1
+        self.eth.checksums_offloaded += 1
+        return True
+
     def process_single(self, now: int) -> bool:
         """Take one frame off the ring and dispatch it (mTCP's PACKET_PROCESS_SINGLE). False: none waiting."""
         pool = self.pool
@@ -263,11 +286,19 @@ class Stack:
             if kind == ethernet.TYPE_IPV4:
                 self.eth.ipv4 += 1
                 packet = frame[ethernet.HEADER_LEN :]
-                if self.predict and predicted_input(self.predict, packet, now):
+                vouched = pool.checksum_ok[index]
+                if vouched:
+                    self.eth.checksums_vouched += 1
+                if self.predict and predicted_input(self.predict, packet, now, vouched):
                     self.ip.counters.received += 1
                     self.ip.counters.delivered += 1
                 else:
-                    self.ip.on_packet(packet, now)
+                    ip = self.ip
+                    ip.rx_checksum_ok = bool(vouched)
+                    try:
+                        ip.on_packet(packet, now)
+                    finally:
+                        ip.rx_checksum_ok = False  # it vouches for this frame only, not what is handled later
             elif kind == ethernet.TYPE_ARP:
                 self.eth.arp += 1
                 self.arp.on_packet(frame[ethernet.HEADER_LEN :], now)

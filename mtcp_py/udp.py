@@ -129,7 +129,7 @@ class UdpLayer:
     # -- receive -------------------------------------------------------------------------------------------
 
     def on_datagram(self, header: Ipv4Repr, payload: memoryview, now: int) -> None:
-        src_port, dst_port, data = udp.parse(payload, header.src, header.dst)
+        src_port, dst_port, data = udp.parse(payload, header.src, header.dst, not self.ip.rx_checksum_ok)
         c = self.counters
         c.received += 1
         if not src_port or not dst_port:

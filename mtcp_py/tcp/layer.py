@@ -17,7 +17,18 @@ from ..ip import FRAME_HEADERS, IcmpError, IpLayer, SendStatus
 from ..wire import WireError, ip_from_str
 from ..wire.icmp import DEST_UNREACHABLE, UNREACH_PORT, UNREACH_PROTOCOL
 from ..wire.ipv4 import Ipv4Repr
-from ..wire.tcp import ACK, HEADER_LEN, PROTO_TCP, RST, SYN, TcpRepr, emit_plain_header, parse_quoted
+from ..wire.tcp import (
+    ACK,
+    CHECKSUM_AT,
+    HEADER_LEN,
+    PROTO_TCP,
+    RST,
+    SYN,
+    TcpRepr,
+    emit_plain_header,
+    emit_plain_header_partial,
+    parse_quoted,
+)
 from .config import NO_ROUTE, REFUSED, STACK_CLOSED, State, TcpConfig, TcpCounters, TcpError
 from .cookies import SynCookies
 from .seq import seq_add, seq_gt, seq_le, seq_lt
@@ -34,6 +45,9 @@ SEND_WINDOW = 256 * 1024
 """What one socket may have queued and in flight by default, as much as it offers to receive."""
 _TUPLE = struct.Struct("!IHIH")
 _SENT = SendStatus.SENT
+_PARTIAL_LEAST = 60 - FRAME_HEADERS
+"""The shortest segment whose checksum is left to the link: a shorter frame is padded to 60 bytes, and the
+padding would be summed with it."""
 
 
 class TcpListener:
@@ -256,7 +270,7 @@ class TcpLayer:
             c.not_for_us += 1  # TCP is never broadcast
             return
         try:
-            seg = TcpRepr.parse(payload, header.src, header.dst)
+            seg = TcpRepr.parse(payload, header.src, header.dst, not self.ip.rx_checksum_ok)
         except WireError:
             c.bad_segments += 1
             raise
@@ -431,9 +445,15 @@ class TcpLayer:
         buf.sent_count += 1
         length = HEADER_LEN + buf.length
         remote_ip = tcb.remote_ip
-        emit_plain_header(buf.view, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt, flags,
-                          window, length, self.local_ip, remote_ip)
-        status = self.ip.send_prepared(buf.frame, length, remote_ip, PROTO_TCP, now)
+        ip = self.ip
+        if ip.send_partial is not None and length >= _PARTIAL_LEAST:
+            emit_plain_header_partial(buf.view, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt,
+                                      flags, window, length, self.local_ip, remote_ip)
+            status = ip.send_prepared(buf.frame, length, remote_ip, PROTO_TCP, now, csum_offset=CHECKSUM_AT)
+        else:
+            emit_plain_header(buf.view, FRAME_HEADERS, tcb.local_port, tcb.remote_port, buf.seq, tcb.rcv_nxt,
+                              flags, window, length, self.local_ip, remote_ip)
+            status = ip.send_prepared(buf.frame, length, remote_ip, PROTO_TCP, now)
         if status is _SENT:  # _sent() for the common case, written out: this runs for every segment
             self.counters.segments_sent += 1
             return True

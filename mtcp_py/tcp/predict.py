@@ -3,7 +3,8 @@
 Most segments on a busy connection are the one expected next: in-order data, or an ACK for what we sent,
 with nothing unusual (no option, no flag but ACK and PSH, no urgent data, no recovery under way, nothing
 out of order). For those, one precompiled unpack reads the IPv4 and TCP headers straight from the
-receive buffer, the checksums are verified, and the segment goes to the same two steps the full path
+receive buffer, the checksums are verified (the TCP one unless the link vouched for it: checksum offload),
+and the segment goes to the same two steps the full path
 ends in (`process_ack`, then `receive_data`), building no Repr on the way; in-order data that acknowledges
 nothing new, a bulk receiver's every segment, has what is left of those two steps written out here, as
 BSD has it. Anything else, or anything
@@ -29,8 +30,9 @@ _ONLY_ACK = 0xFF & ~PSH
 _ESTABLISHED = State.ESTABLISHED
 
 
-def predicted_input(layer: TcpLayer, packet: memoryview, now: int) -> bool:
-    """Take the IPv4 `packet` on the short path if it is what a connection expects; True if taken."""
+def predicted_input(layer: TcpLayer, packet: memoryview, now: int, vouched: int = 0) -> bool:
+    """Take the IPv4 `packet` on the short path if it is what a connection expects; True if taken.
+    `vouched`: the link vouched for the TCP checksum (offload), so only the IPv4 header's is verified."""
     size = len(packet)
     if size < 40:
         return False
@@ -58,11 +60,12 @@ def predicted_input(layer: TcpLayer, packet: memoryview, now: int) -> bool:
     # its pseudo-header added as one small integer.
     if int.from_bytes(packet[:20], "big") % 0xFFFF:
         return False
-    segment = int.from_bytes(packet[20:total], "big")
-    if total & 1:
-        segment <<= 8
-    if residue(segment + (src + dst + PROTO_TCP + total - 20)):
-        return False
+    if not vouched:
+        segment = int.from_bytes(packet[20:total], "big")
+        if total & 1:
+            segment <<= 8
+        if residue(segment + (src + dst + PROTO_TCP + total - 20)):
+            return False
     layer.now = now
     counters = layer.counters
     counters.segments_received += 1

@@ -23,6 +23,8 @@ from . import WireError
 HEADER = struct.Struct("!HHIIBBHHH")
 HEADER_LEN = 20
 PROTO_TCP = 6
+CHECKSUM_AT = 16
+"""The checksum field's offset in the header (where a device that sums the segment writes it)."""
 
 FIN = 0x01
 SYN = 0x02
@@ -221,6 +223,15 @@ def emit_plain_header(buf: bytearray | memoryview, offset: int, src_port: int, d
         + length
     HEADER.pack_into(buf, offset, src_port, dst_port, seq, ack, _PLAIN_OFFSET, flags, window,
                      (0xFFFF - residue(value)) % 0xFFFF, 0)
+
+
+def emit_plain_header_partial(buf: bytearray | memoryview, offset: int, src_port: int, dst_port: int, seq: int,
+                              ack: int, flags: int, window: int, length: int, src_ip: int, dst_ip: int) -> None:
+    """emit_plain_header for a device that sums the segment itself (checksum offload): the checksum field
+    holds the pseudo-header's sum, folded and not complemented, as the device expects (Linux's
+    CHECKSUM_PARTIAL); the payload is never read."""
+    HEADER.pack_into(buf, offset, src_port, dst_port, seq, ack, _PLAIN_OFFSET, flags, window,
+                     (src_ip + dst_ip + PROTO_TCP + length) % 0xFFFF or 0xFFFF, 0)
 
 
 def fill_checksum(buf: bytearray | memoryview, offset: int, length: int, src_ip: int, dst_ip: int) -> None:

@@ -16,6 +16,8 @@ and what reached it):
 
     tap:mtap0?pcap=/tmp/run.pcap&drop=0.05&reorder=0.05&dup=0.01&corrupt=0.001&delay=2&rate=9600&seed=7
 
+`tap:mtap0?offload=1` leaves TCP/UDP checksums to the kernel both ways (IFF_VNET_HDR), where no wrapper
+is asked for: with any, the device is opened without it.
 `mac=02:00:00:00:00:01` sets the station address; `mtu=N` the MTU where the link lets us choose;
 `rate=10mbit` (10BASE-T: preamble, FCS and interframe gap counted; also 100mbit, 512kbit...) or `baud=N`
 (a serial line, ten bits a byte) carry any link at a period speed (`slip:` paces its bytes itself).
@@ -33,7 +35,7 @@ from .box86 import BOX86
 from .ethnet import ETHNET
 from .fault import FaultLink, Faults
 from .hub import HUBS, Hub, HubLink
-from .kinds import LinkKind, Options, baud_rate, whole_number
+from .kinds import LinkKind, Options, baud_rate, flag, whole_number
 from .pacing import LineSpeed, PacedLink, ethernet_speed, serial_speed
 from .pcap import PcapLink, PcapWriter, read_pcap
 from .qemu import QEMU_DGRAM, QEMU_STREAM
@@ -168,7 +170,7 @@ def _any_name(target: str) -> None:
 
 
 def _open_tap(target: str, mac: bytes | None, mtu: int | None, options: Options) -> Link:
-    return TapLink(target, mac=mac, mtu=mtu)
+    return TapLink(target, mac=mac, mtu=mtu, offload=bool(options.get("offload")))
 
 
 def _open_raw(target: str, mac: bytes | None, mtu: int | None, options: Options) -> Link:
@@ -180,7 +182,7 @@ def _open_hub(target: str, mac: bytes | None, mtu: int | None, options: Options)
 
 
 LINK_KINDS: dict[str, LinkKind] = {
-    "tap": LinkKind(_open_tap, {}, _device_name),
+    "tap": LinkKind(_open_tap, {"offload": flag("TCP/UDP checksums left to the kernel, both ways")}, _device_name),
     "raw": LinkKind(_open_raw, {}, _device_name),
     "hub": LinkKind(_open_hub, {}, _any_name),
     "qemu-stream": QEMU_STREAM,
@@ -254,7 +256,12 @@ def open_link(spec: str, clock: Clock | None = None) -> Link:
     that cannot open (not permitted, no such device, busy) raises LinkError naming the link and the reason."""
     parsed = parse_link(spec)
     clock = clock or MonotonicTicks()
-    link = LINK_KINDS[parsed.kind].opener(parsed.target, parsed.mac, parsed.mtu, parsed.options)
+    options = parsed.options
+    if options.get("offload") and (parsed.speed is not None or parsed.faults.active or parsed.pcap is not None):
+        # A wrapper records or alters frames, so they carry their checksums: the device is opened as without
+        # offload=1 (the link reports checksum_offload False, and the stack sums every frame itself).
+        options = {**options, "offload": False}
+    link = LINK_KINDS[parsed.kind].opener(parsed.target, parsed.mac, parsed.mtu, options)
     link.spec = spec.partition("?")[0]
     try:
         if parsed.speed is not None:

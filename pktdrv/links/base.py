@@ -59,6 +59,13 @@ class Link(ABC):
     min_frame: int = ETH_MIN_FRAME
     """The packet driver pads shorter frames to this, as a NIC pads runts on a wire; 0 for a link that is no
     wire and whose peers take frames as they are (QEMU's stream and datagram sockets)."""
+    checksum_offload: bool = False
+    """The device fills TCP/UDP checksums of frames given to `send_partial`, and says per received frame
+    whether it vouches for its checksum (`rx_checksum_ok`). Only a bare device link (`tap:...?offload=1`):
+    a wrapper records or alters frames, so it is False on every one and stops its inner link's."""
+    rx_checksum_ok: bool = False
+    """While a frame is being delivered: the device vouches for its TCP/UDP checksum (made in the host's
+    memory and never summed, or summed by the device), so the receiver need not verify it."""
 
     @abstractmethod
     def open(self, deliver: Deliver) -> None:
@@ -71,6 +78,15 @@ class Link(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop delivering, release the device, join any thread. Calling it twice is harmless."""
+
+    def send_partial(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int) -> None:
+        """Put one frame on the wire, its transport checksum left for the device: the device sums from byte
+        `csum_start` to the end and writes it at `csum_start + csum_offset`, where the sender has put the
+        pseudo-header's sum. Only when `checksum_offload`; LinkError otherwise."""
+        raise LinkError(f"{self.spec}: no checksum offload")
+
+    def stop_checksum_offload(self) -> None:  # noqa: B027 - only a link that offloads has work to do
+        """Have the device sum every frame both ways from now on (checksum_offload becomes False)."""
 
     def poll(self, now: int) -> None:  # noqa: B027 - most links keep no time
         """Release whatever a wrapper holds until tick `now` (delayed or rate-limited frames)."""
@@ -94,7 +110,12 @@ class Link(ABC):
 class LinkWrapper(Link):
     """A link that passes everything to an inner link; subclasses change one direction or both."""
 
+    checksum_offload = False
+    rx_checksum_ok = False
+
     def __init__(self, inner: Link) -> None:
+        # What a wrapper records or alters must carry its own checksums, both ways.
+        inner.stop_checksum_offload()
         self.inner = inner
         self.spec = inner.spec
         self.mtu = inner.mtu

@@ -37,6 +37,9 @@ class FakeIp:
         self.handlers: dict[int, object] = {}
         self.sent: list[bytes] = []
         self.status = SendStatus.SENT
+        self.send_partial = None
+        """No checksum offload: every segment is summed, as the scripted expectations are."""
+        self.rx_checksum_ok = False
 
     def register(self, protocol: int, handler: object) -> None:
         self.handlers[protocol] = handler

@@ -10,21 +10,19 @@ as the capture shows.
 
 from __future__ import annotations
 
-import hashlib
-import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
-from mtcp_py.tcp import TcpConfig, TcpSocket
+from mtcp_py.tcp import TcpConfig
 from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
 from pktdrv.links import read_pcap
 from pktdrv.links.tap import TapLink
+from tests.exchange import connect_pair, exchange_exact
 from tests.netns import NetNs, need_root, private_netns
 from tests.real.test_tcp_kernel import (
     expected_sha,
@@ -116,32 +114,8 @@ def test_forwarded_segments_carry_the_sums_the_kernel_completed(ns: NetNs) -> No
     assert a.driver.checksum_offload and not b.driver.checksum_offload
     listener = b.tcp.listen(7)
     client = a.tcp.connect(ip_from_str(FAR_IP), 7)
-    accepted: list[TcpSocket] = []
-
-    def opened() -> bool:
-        if (sock := listener.accept()) is not None:
-            accepted.append(sock)
-        return bool(accepted) and client.is_connected
-
-    assert run_until([a, b], opened, 10)
     size = 4 * MiB
-    data = {client: random.Random(1).randbytes(size), accepted[0]: random.Random(2).randbytes(size)}
-    sent = dict.fromkeys(data, 0)
-    got = {sock: hashlib.sha256() for sock in data}
-
-    def step() -> bool:
-        for sock, payload in data.items():
-            if sent[sock] < size:
-                sent[sock] += sock.send(memoryview(payload)[sent[sock] :])
-            elif not sock.app_closed:
-                sock.close()
-            while chunk := sock.recv():
-                got[sock].update(chunk)
-        return all(sock.at_eof and sock.all_sent for sock in data)
-
-    assert run_until([a, b], step, 120), (client, accepted[0], b.drops)
-    assert got[client].digest() == hashlib.sha256(data[accepted[0]]).digest()
-    assert got[accepted[0]].digest() == hashlib.sha256(data[client]).digest()
+    exchange_exact([a, b], client, connect_pair([a, b], client, listener, 10), size)
     assert a.eth.checksums_offloaded >= size // (MTU - 40)
     assert not b.drops and not a.drops, (a.drops, b.drops)  # no tcp_bad_checksum on either side
     finish(a)

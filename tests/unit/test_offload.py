@@ -5,7 +5,6 @@ as Linux's NEEDS_CSUM frames do)."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 import struct
@@ -14,14 +13,14 @@ import sys
 import pytest
 
 from mtcp_py.checksum import complete_partial, pseudo_header_sum, transport_checksum
-from mtcp_py.runtime import run_until
 from mtcp_py.stack import Stack, StackConfig
-from mtcp_py.tcp import TcpConfig, TcpSocket
+from mtcp_py.tcp import TcpConfig
 from mtcp_py.wire import ip_from_str
 from pktdrv import ErrorCode, PacketDriver, PacketDriverError, VirtualClock, open_link
 from pktdrv.links import FaultLink, Faults, LinkSpecError, PcapLink, parse_link
 from pktdrv.links.base import Deliver, Link
 from pktdrv.links.tap import F_DATA_VALID, F_NEEDS_CSUM, VNET_HDR_LEN, decode_vnet, encode_vnet
+from tests.exchange import connect_pair, exchange_exact
 
 from .frames import slow_checksum
 
@@ -133,31 +132,7 @@ def transfer(a_link: Link, b_link: Link, clock: VirtualClock, size: int) -> tupl
     b = Stack(b_link, StackConfig(B_IP, tcp=TcpConfig(isn_key=b"b")), clock).init_stack()
     listener = b.tcp.listen(9)
     client = a.tcp.connect(B_IP, 9)
-    accepted: list[TcpSocket] = []
-
-    def opened() -> bool:
-        if (sock := listener.accept()) is not None:
-            accepted.append(sock)
-        return bool(accepted) and client.is_connected
-
-    assert run_until([a, b], opened, 30)
-    data = {client: random.Random(1).randbytes(size), accepted[0]: random.Random(2).randbytes(size)}
-    sent = dict.fromkeys(data, 0)
-    got = {sock: hashlib.sha256() for sock in data}
-
-    def step() -> bool:
-        for sock, payload in data.items():
-            if sent[sock] < size:
-                sent[sock] += sock.send(memoryview(payload)[sent[sock] :])
-            elif not sock.app_closed:
-                sock.close()
-            while chunk := sock.recv():
-                got[sock].update(chunk)
-        return all(sock.at_eof and sock.all_sent for sock in data)
-
-    assert run_until([a, b], step, 120)
-    assert got[client].digest() == hashlib.sha256(data[accepted[0]]).digest()
-    assert got[accepted[0]].digest() == hashlib.sha256(data[client]).digest()
+    exchange_exact([a, b], client, connect_pair([a, b], client, listener), size)
     for stack in (a, b):
         assert stack.internal_errors == 0 and not stack.drops, (stack.drops, stack.last_internal_error)
     return a, b

@@ -26,7 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtcp_py.blocking import connect  # noqa: E402
+from mtcp_py.runtime import run_until  # noqa: E402
 from mtcp_py.stack import Stack, StackConfig  # noqa: E402
+from mtcp_py.tcp import TcpConfig  # noqa: E402
 from mtcp_py.wire import ip_from_str  # noqa: E402
 from pktdrv import MonotonicTicks, open_link  # noqa: E402
 from tests.netns import NetNs, private_netns  # noqa: E402
@@ -90,6 +92,32 @@ def transfer(ns: NetNs, sock_path: str, address: str, port: int, size: int) -> t
     return ns.call(inside)
 
 
+def idle_cpu(ns: NetNs, sock_path: str, port: int, nat_pid: int, flows: int) -> float:
+    """mtcp-nat's own CPU share (from /proc) over three seconds while `flows` guest connections sit idle."""
+    def inside() -> float:
+        clock = MonotonicTicks()
+        stack = Stack(open_link(f"qemu-stream:unix:{sock_path}", clock),
+                      StackConfig(ip_from_str("10.0.2.15"), gateway=ip_from_str("10.0.2.2"),
+                                  tcp=TcpConfig(max_sockets=flows + 8)), clock).init_stack()
+        try:
+            streams = [connect(stack, "10.0.2.2", port, timeout=20) for _ in range(flows)]
+            for stream in streams:
+                stream.send_all(b"IDLE____")
+            run_until(stack, lambda: False, 1.0)  # settle: every ACK exchanged
+            before, start = process_cpu(nat_pid), time.monotonic()
+            run_until(stack, lambda: False, 3.0)
+            return (process_cpu(nat_pid) - before) / (time.monotonic() - start)
+        finally:
+            stack.end_stack()
+
+    return ns.call(inside)
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for_socket(path: str) -> None:
     deadline = time.monotonic() + 20
     while not os.path.exists(path):
@@ -101,6 +129,7 @@ def wait_for_socket(path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=32)
+    parser.add_argument("--flows", type=int, default=100)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (a private network namespace)")
@@ -109,12 +138,15 @@ def main() -> None:
         os.chmod(folder, 0o1777)
         port = server(ns, size)
         path = os.path.join(folder, "nat.sock")
-        nat = ns.popen(sys.executable, "-m", "mtcp_py.apps.nat", "--guest", f"qemu-stream:unix:{path}?listen=1",
+        nat = ns.popen("setpriv", "--bounding-set=-all", sys.executable, "-m", "mtcp_py.apps.nat", "--guest",
+                       f"qemu-stream:unix:{path}?listen=1", "--max-flows", str(args.flows + 8),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_socket(path)
             down, up = transfer(ns, path, "10.0.2.15", port, size)
             print(f"mtcp-nat: download {down:6.1f} MB/s, upload {up:6.1f} MB/s ({args.mib} MiB)")
+            share = idle_cpu(ns, path, port, nat.pid, args.flows)
+            print(f"mtcp-nat: {share * 100:4.1f}% of a core with {args.flows} idle flows open (over the socket)")
         finally:
             nat.terminate()
             nat.wait(10)

@@ -5,7 +5,7 @@ carries it on until `.done`, with `.address` or a distinct `.error`. Nothing her
 
 - A dotted address, and the stack's own HOSTNAME, are answered with no query; a trailing dot is allowed.
 - Answers are cached for their TTL (the smallest along the CNAME chain; TTL 0 is not cached).
-- A query goes to the first NAMESERVER from its own ephemeral UDP port with a random identifier; with no
+- A query goes to the first NAMESERVER from its own random ephemeral UDP port with a random identifier; with no
   answer after `retry_ticks` (2 s, mTCP's DNS_RETRY_THRESHOLD) it goes to the next, round the list, until
   `timeout_ticks` pass ("timed out"). A server that answers SERVFAIL or REFUSED, or whose host says its
   port is unreachable (ICMP), is passed over for the others; when every one has failed, that is the result.
@@ -31,7 +31,7 @@ from pktdrv.clock import TICK_SECONDS
 
 from .ip import IcmpError
 from .tcp import TcpError, TcpLayer, TcpSocket
-from .udp import UdpEndpoints, UdpError, UdpLayer
+from .udp import UdpEndpoints, UdpError, UdpErrorReceiver, UdpLayer, UdpReceiver
 from .wire import WireError, ip_from_str, ip_to_str
 from .wire import dns as wire
 
@@ -233,8 +233,9 @@ class Resolver:
             self._finish(lookup, now, error=NO_NAMESERVER)
             return lookup
         try:
-            lookup.port = self.udp.register(0, lambda ends, data, t: self._on_udp(lookup, ends, data, t),
-                                            lambda error, port, t: self._on_icmp(lookup, error, port, t))
+            lookup.port = self._register_random_port(
+                lambda ends, data, t: self._on_udp(lookup, ends, data, t),
+                lambda error, port, t: self._on_icmp(lookup, error, port, t))
         except UdpError as exc:
             self._finish(lookup, now, error=str(exc))
             return lookup
@@ -257,6 +258,16 @@ class Resolver:
             self._finish(lookup, now, error="cancelled")
 
     # -- sending -------------------------------------------------------------------------------------------
+
+    def _register_random_port(self, receiver: UdpReceiver, on_error: UdpErrorReceiver) -> int:
+        """A random free ephemeral port for the query (RFC 5452 9.2: the port and the identifier together
+        are what a spoofer must guess); the UDP layer's next free one if a few tries find none."""
+        first, last = self.udp.config.ephemeral_first, self.udp.config.ephemeral_last
+        for _ in range(8):
+            port = self.rng.randint(first, last)
+            if port not in self.udp.ports:
+                return self.udp.register(port, receiver, on_error)
+        return self.udp.register(0, receiver, on_error)
 
     def _new_ident(self, lookup: Lookup) -> int:
         while True:

@@ -346,6 +346,15 @@ def test_wrong_identifier_and_wrong_question_are_ignored(net: Net) -> None:
     assert net.client.dns.counters.ignored == 2
 
 
+def test_each_query_comes_from_a_random_ephemeral_port(net: Net) -> None:
+    """RFC 5452 9.2: the source port is random too, not the UDP layer's next one, so that a spoofer must
+    guess it as well as the identifier."""
+    lookups = [net.client.dns.start(f"host{i}.lan", net.clock.now()) for i in range(6)]
+    ports = [lookup.port for lookup in lookups]
+    assert all(49_152 <= port <= 65_535 for port in ports) and len(set(ports)) == len(ports)
+    assert ports != list(range(ports[0], ports[0] + len(ports)))  # not handed out in order
+
+
 @settings(max_examples=1500, deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_from_the_nameserver_only_move_counters(data: bytes) -> None:

@@ -13,8 +13,8 @@ Each TCP connection keeps a constant amount of memory: echo reads only as much
 as it can send back, chargen keeps an offset into a fixed pattern. Runs until Ctrl-C or SIGTERM, then ends
 every connection and releases the link. -stats prints the stack's counters on exit, and SIGUSR1 prints
 them at once, with how many connections are open and how many TCP sockets are in use.
--backlog N (at least 1, default 8; the stack caps it at its backlog_max) is how many connections per
-service may wait to be accepted; SYNs beyond it are refused with a reset.
+-backlog N (at least 1, default 8; more than the stack's backlog_max, 16, is said and capped) is how many
+connections per service may wait to be accepted; SYNs beyond it are refused with a reset.
 
 Every connection that ends is given back to the stack (abort when it failed, close otherwise), so resets,
 aborts and timed-out clients never leave a slot of the socket table behind: the server runs through any
@@ -241,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     previous_usr1 = signal.signal(signal.SIGUSR1, on_usr1)
     try:
         with terminate_as_interrupt(), app_stack(PROG, config, args.link) as stack:
+            most = stack.tcp.config.backlog_max
+            if backlog > most:  # said, not silently cut: the user asked for more than the stack gives
+                print(f"{PROG}: -backlog {backlog}: the stack queues at most {most} per service; using {most}",
+                      file=sys.stderr)
+                backlog = most
             servers = Servers(stack, ports, backlog=backlog, udp=args.udp.lower() == "on")
             try:
                 try:

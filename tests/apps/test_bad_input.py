@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real.apputil import wait_for_line
+from tests.real.apputil import stop_with, wait_for_line
 
 PROGRAMS = {"ping": "mtcp-ping", "nc": "mtcp-nc", "servers": "mtcp-servers", "demo": "mtcp-demo"}
 
@@ -196,4 +196,16 @@ def test_backlog_one_is_taken(lan_config: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
+def test_backlog_above_the_stacks_most_is_said_not_silently_cut(lan_config: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "mtcp_py.apps.servers", "--config", str(lan_config),
+                             "-backlog", "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env_without_mtcpcfg())
+    try:
+        seen = wait_for_line(proc, "mtcp-servers: 10.")
+    finally:
+        err = stop_with(proc)
+    assert "mtcp-servers: -backlog 100: the stack queues at most 16 per service; using 16" in seen
     assert proc.returncode == 0, err

@@ -21,6 +21,8 @@ Sending with backpressure: ``sock.send(data)`` copies what fits into transmit bu
 bytes it took. 0 means the buffers are full (the peer has not acknowledged yet): keep the rest and call
 again after a poll. ``sock.send_space`` says roughly how much would fit; ``sock.all_sent`` that the peer
 acknowledged everything. Nagle is on; ``sock.set_nodelay()`` turns it off for interactive traffic.
+Keep-alives are off, as RFC 1122 4.2.3.6 wants; ``sock.set_keepalive()`` turns them on (two hours idle,
+then a probe every 75 s, nine unanswered end the connection as "timed out"; each figure can be given).
 
 Receiving: ``sock.recv(n)`` returns what is ready, ``b""`` when nothing is. ``sock.readable`` counts it,
 ``sock.at_eof`` says the peer closed and all was read, ``sock.peer_closed`` that its FIN came.

@@ -30,6 +30,11 @@ RECEIVING = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
 """States in which the peer may still send us data."""
 SENDING = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
 """States in which new data from the application goes out."""
+KEEPALIVE_IDLE_TICKS = 131_087
+"""Two hours in 55 ms ticks (18.2065 a second), RFC 1122 4.2.3.6's least default idle time."""
+KEEPALIVE_INTERVAL_TICKS = 1_366
+"""75 seconds between unanswered keep-alives, as Linux (tcp_keepalive_intvl)."""
+KEEPALIVE_PROBES = 9
 
 # Reasons a connection ended badly, as `TcpSocket.error` and `TcpError.reason` give them.
 REFUSED = "connection refused"
@@ -147,6 +152,9 @@ class TcpCounters:
     acks_sent: int = 0
     delayed_acks: int = 0
     window_probes: int = 0
+    keepalive_probes: int = 0
+    keepalive_timeouts: int = 0
+    """Connections ended because the peer answered no keep-alive probe."""
     window_updates: int = 0
     rst_sent: int = 0
     rst_received: int = 0

@@ -18,6 +18,7 @@ class SegmentInput(Tcb):
             return
         if state is State.CLOSED or state is State.LISTEN:
             return
+        self.heard_at = now  # for keep-alives: the short path's segments move RCV.NXT or SND.UNA instead
         c = self.owner.counters
         flags = seg.flags
         seq = seg.seq

@@ -32,6 +32,10 @@ class SegmentOutput(Tcb):
         if self.fin_wait_2_at is not None and now >= self.fin_wait_2_at and self.state is State.FIN_WAIT_2:
             self.become_closed()
             return
+        if self.keepalive_at is not None and now >= self.keepalive_at:
+            self._keepalive(now)
+            if self.state is State.CLOSED:
+                return
         if self.syn_pending:
             self.send_syn(now)
         elif self.state in SENDING:
@@ -63,7 +67,7 @@ class SegmentOutput(Tcb):
             return self.owner.now
         best: int | None = None
         for deadline in (self.retransmit_at, self.probe_at, self.persist_at, self.ack_due, self.time_wait_at,
-                         self.fin_wait_2_at):
+                         self.fin_wait_2_at, self.keepalive_at):
             if deadline is not None and (best is None or deadline < best):
                 best = deadline
         return best
@@ -212,6 +216,34 @@ class SegmentOutput(Tcb):
         interval = min(self.rtt.rto << min(self.persist_backoff, 16), self.owner.config.persist_max_ticks)
         self.persist_at = now + interval
 
+    def _keepalive(self, now: int) -> None:
+        """RFC 1122 4.2.3.6 as Linux keeps it: after `idle` ticks with nothing heard and nothing in flight, a
+        segment just before the window (which the peer must answer with an ACK), every `interval` ticks; a
+        peer silent through `probes` of them is gone, and the connection ends as timed out."""
+        assert self.keepalive is not None
+        idle, interval, probes = self.keepalive
+        mark = (self.rcv_nxt, self.snd_una)
+        start: int | None = None
+        if self.heard_at > self.keepalive_since:
+            start = self.heard_at  # the idle time runs from the last segment heard, as Linux's lrcvtime
+        elif mark != self.keepalive_mark or self.sent or self.outgoing or \
+                self.state not in (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_2):
+            start = now  # progress on the short path, data in flight (retransmission watches it), or no idling
+        if start is not None:
+            self.keepalive_since = start
+            self.keepalive_mark = mark
+            self.keepalive_probes = 0
+            self.keepalive_at = max(start + idle, now + 1)
+            return
+        if self.keepalive_probes >= probes:
+            self.owner.counters.keepalive_timeouts += 1
+            self.fail(TIMED_OUT, now)
+            return
+        self.keepalive_probes += 1
+        self.owner.counters.keepalive_probes += 1
+        self.owner.send_control(self, ACK, seq_add(self.snd_una, -1), self.rcv_nxt, now)
+        self.keepalive_at = now + interval
+
     # -- retransmission --------------------------------------------------------------------------------------
 
     def _on_retransmit_timeout(self, now: int) -> None:
@@ -253,6 +285,7 @@ class SegmentOutput(Tcb):
         self.ack_due = None
         self.time_wait_at = None
         self.fin_wait_2_at = None
+        self.keepalive_at = None
         self.ack_now = False
         self.syn_pending = False
         self.recover = None

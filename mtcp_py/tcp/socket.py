@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from ..wire import ip_to_str
 from ..wire.tcp import ACK, RST
-from .config import ABORTED, SENDING, SYNCHRONIZED, State, TcpError
+from .config import (
+    ABORTED,
+    KEEPALIVE_IDLE_TICKS,
+    KEEPALIVE_INTERVAL_TICKS,
+    KEEPALIVE_PROBES,
+    SENDING,
+    SYNCHRONIZED,
+    State,
+    TcpError,
+)
 from .input import SegmentInput
 from .output import SegmentOutput
 from .recovery import LossRecovery
@@ -188,6 +197,23 @@ class TcpSocket(SegmentInput, SegmentOutput, LossRecovery):
             if not self.ack_now:
                 self.owner.counters.window_updates += 1
             self.ack_now = True
+
+    def set_keepalive(self, idle_ticks: int | None = KEEPALIVE_IDLE_TICKS,
+                      interval_ticks: int = KEEPALIVE_INTERVAL_TICKS, probes: int = KEEPALIVE_PROBES) -> None:
+        """Keep-alives (RFC 1122 4.2.3.6), off unless asked: after `idle_ticks` of silence, a probe every
+        `interval_ticks`; `probes` unanswered end the connection as timed out. The defaults are RFC 1122's
+        and Linux's: two hours, 75 s, 9. `idle_ticks=None` turns them off."""
+        if idle_ticks is None:
+            self.keepalive = None
+            self.keepalive_at = None
+            return
+        if idle_ticks < 1 or interval_ticks < 1 or probes < 1:
+            raise TcpError("keep-alive times and probes must be at least 1")
+        self.keepalive = (idle_ticks, interval_ticks, probes)
+        self.keepalive_mark = (self.rcv_nxt, self.snd_una)
+        self.keepalive_probes = 0
+        self.keepalive_since = self.owner.now
+        self.keepalive_at = self.owner.now + idle_ticks
 
     def set_receive_callback(self, callback: ReceiveCallback | None) -> None:
         """Zero-copy receive: `callback(socket, view)` gets in-order data inside the stack's receive buffer

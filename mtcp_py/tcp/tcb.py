@@ -110,6 +110,16 @@ class Tcb:
         self.ack_due: int | None = None
         self.time_wait_at: int | None = None
         self.fin_wait_2_at: int | None = None
+        self.keepalive: tuple[int, int, int] | None = None
+        """(idle, interval, probes), in ticks, when keep-alives are on (RFC 1122 4.2.3.6: off unless asked)."""
+        self.keepalive_at: int | None = None
+        self.keepalive_mark = (0, 0)
+        """(RCV.NXT, SND.UNA) when the idle time began: any progress since means the peer is there."""
+        self.keepalive_since = 0
+        """The tick the current idle time began."""
+        self.keepalive_probes = 0
+        self.heard_at = -1
+        """The tick the full path last took a segment (an answer to a probe moves neither edge)."""
         self.timing_seq: int | None = None
         """The acknowledgement that ends the round trip being timed, or None (Karn: never a resent one)."""
         self.timing_start = 0

@@ -123,3 +123,37 @@ def test_fin_wait_2_gives_the_slot_back_after_silence() -> None:
     assert h.tcp.sockets == [sock]
     h.expect_nothing(at=150)
     assert not h.tcp.sockets and sock.is_closed
+
+
+def test_keepalive_probes_an_idle_peer_then_gives_up() -> None:
+    """RFC 1122 4.2.3.6: after the idle time, a segment with SEG.SEQ = SND.NXT - 1 (which the peer must
+    answer); an answer starts the idle time again; `probes` unanswered end the connection."""
+    h, sock = established()
+    sock.set_keepalive(idle_ticks=100, interval_ticks=10, probes=3)
+    probe = ours(sock, -1)  # seq ISS, one before SND.UNA; ack RCV.NXT; no data
+    h.expect_nothing(at=99)
+    h.expect([probe], at=100)
+    h.deliver(theirs(sock), at=101)  # the peer's ACK: it is there
+    h.expect_nothing(at=110)
+    h.expect_nothing(at=200)
+    h.expect([probe], at=201)  # a new idle time from the answer
+    for at in (211, 221):
+        h.expect([probe], at=at)
+    h.expect_nothing(at=231)
+    assert sock.error == TIMED_OUT and h.tcp.counters.keepalive_timeouts == 1
+    assert h.tcp.counters.keepalive_probes == 4
+
+
+def test_keepalive_waits_while_data_flows_and_is_off_unless_asked() -> None:
+    h, sock = established()
+    assert sock.keepalive_at is None and h.tcp.next_deadline() is None  # off: an idle connection costs nothing
+    sock.set_keepalive(idle_ticks=50, interval_ticks=5, probes=2)
+    h.deliver(theirs(sock, payload=b"still here"), at=40)  # progress during the idle time
+    h.poll(41)
+    h.take()
+    h.expect_nothing(at=50)  # heard from at 40: no probe, the idle time runs from then
+    h.expect_nothing(at=89)
+    h.expect([ours(sock, -1)], at=90)
+    sock.set_keepalive(None)
+    h.expect_nothing(at=1000)
+    assert sock.error is None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pktdrv.clock import TICK_SECONDS
 
 from .dns import ResolveError
-from .runtime import run_until
+from .runtime import run_until, turn
 from .stack import Stack
 from .tcp import TIMED_OUT, TcpError, TcpLayer, TcpListener, TcpSocket
 from .wire import ip_from_str
@@ -135,11 +135,12 @@ def resolve(stack: Stack, name: str, timeout: float | None = None, recurse: bool
     not: "no such host (NXDOMAIN)", "server failure (SERVFAIL)", "refused (REFUSED)", "timed out"...
     `timeout` (seconds) replaces the resolver's own (ResolverConfig.timeout_ticks)."""
     ticks = max(1, round(timeout / TICK_SECONDS)) if timeout is not None else None
-    lookup = stack.dns.start(name, stack.clock.now(), recurse, ticks)
+    turn(stack)  # the runtime reads the clock; the lookup starts at the tick the stack was just given
+    lookup = stack.dns.start(name, stack.now, recurse, ticks)
     # The resolver times the lookup out itself; the wait only needs a bound for a clock that stops.
     run_until([stack, *poll_also], lambda: lookup.done, None)
     if not lookup.done:
-        stack.dns.cancel(lookup, stack.clock.now())
+        stack.dns.cancel(lookup, stack.now)
     if lookup.address is None:
         raise ResolveError(name, lookup.error or "not resolved")
     return lookup.address

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from mtcp_py.stack import Stack
 from mtcp_py.udp import UdpEndpoints
 from mtcp_py.wire import WireError, dns
-from mtcp_py.wire.icmp import UNREACH_HOST, UNREACH_PORT, IcmpRepr
-from mtcp_py.wire.ipv4 import HEADER_LEN as IP_HEADER_LEN
+from mtcp_py.wire.icmp import UNREACH_HOST, UNREACH_PORT, IcmpRepr, error_quote
 from mtcp_py.wire.ipv4 import PROTO_ICMP, PROTO_UDP, Ipv4Repr
 from mtcp_py.wire.udp import build as build_udp
 
@@ -184,9 +183,8 @@ class DatagramNat:
     def _udp_unreachable(self, source: UdpEndpoints, payload: bytes, code: int, tick: int) -> None:
         """Port or host unreachable to the guest, quoting the datagram as it sent it (RFC 792)."""
         datagram = build_udp(source.src, source.dst, source.src_port, source.dst_port, payload)
-        header = bytearray(IP_HEADER_LEN)
-        Ipv4Repr(source.src, source.dst, PROTO_UDP, len(datagram)).emit(header)
-        self.stack.icmp.send_unreachable_to(source.src, code, bytes(header) + datagram[:8], tick)
+        original = Ipv4Repr(source.src, source.dst, PROTO_UDP, len(datagram))
+        self.stack.icmp.send_unreachable_to(source.src, code, error_quote(original, datagram), tick)
 
     def _host_error(self, flow: UdpFlow, exc: OSError, tick: int) -> None:
         if exc.errno == errno.ECONNREFUSED:  # the far end's port unreachable, seen by the host socket
@@ -242,10 +240,9 @@ class DatagramNat:
         c.icmp_echo_forwarded += 1
 
     def _echo_unreachable(self, header: Ipv4Repr, message: IcmpRepr, tick: int) -> None:
-        quoted = bytearray(IP_HEADER_LEN)
         body = IcmpRepr(8, 0, message.ident, message.seq, message.data).to_bytes()
-        Ipv4Repr(header.src, header.dst, PROTO_ICMP, len(body), header.ttl, header.ident).emit(quoted)
-        self.stack.icmp.send_unreachable_to(header.src, UNREACH_HOST, bytes(quoted) + body[:8], tick)
+        original = Ipv4Repr(header.src, header.dst, PROTO_ICMP, len(body), header.ttl, header.ident)
+        self.stack.icmp.send_unreachable_to(header.src, UNREACH_HOST, error_quote(original, body), tick)
 
     # -- the host side ---------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from mtcp_py.ip import IcmpError
 from mtcp_py.stack import Stack
 from mtcp_py.tcp import State, TcpSocket
 from mtcp_py.wire import ethernet
-from mtcp_py.wire.icmp import UNREACH_HOST
+from mtcp_py.wire.icmp import UNREACH_HOST, error_quote
 from mtcp_py.wire.ipv4 import HEADER_LEN as IP_HEADER_LEN
 from mtcp_py.wire.ipv4 import PROTO_TCP, Ipv4Repr
 from mtcp_py.wire.nat import resource_frame, retarget_segment
@@ -183,9 +183,8 @@ class TcpNat:
         self.counters.unreachable += 1
         name = errno.errorcode.get(error, str(error))
         self.counters.errors[name] = self.counters.errors.get(name, 0) + 1
-        quoted = bytearray(IP_HEADER_LEN)
-        Ipv4Repr(guest, remote, PROTO_TCP, len(syn)).emit(quoted)
-        self.stack.icmp.send_unreachable_to(guest, UNREACH_HOST, bytes(quoted) + bytes(syn[:8]), tick)
+        original = Ipv4Repr(guest, remote, PROTO_TCP, len(syn))
+        self.stack.icmp.send_unreachable_to(guest, UNREACH_HOST, error_quote(original, syn), tick)
 
     def _reset_guest(self, guest: int, guest_port: int, remote: int, remote_port: int,
                      segment: bytes | memoryview, tick: int) -> None:

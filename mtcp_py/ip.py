@@ -17,6 +17,7 @@ from .checksum import complete_partial
 from .reassembly import Reassembler
 from .wire import ethernet
 from .wire.ethernet import BROADCAST
+from .wire.icmp import error_quote
 from .wire.ipv4 import FLAG_DF, HEADER_LEN, Ipv4Repr, emit_frame_header
 
 FRAME_HEADERS = ethernet.HEADER_LEN + HEADER_LEN
@@ -180,13 +181,8 @@ class IpLayer:
         if handler is None:
             c.unknown_protocol += 1
             if self.unreachable_hook is not None and header.dst == self.address:
-                if reassembled:
-                    # Quote the datagram as it was sent, not the last fragment's header.
-                    rebuilt = bytearray(HEADER_LEN)
-                    header.emit(rebuilt)
-                    quote = bytes(rebuilt) + bytes(payload[:8])
-                else:
-                    quote = bytes(data[: header.header_len + 8])
+                # After reassembly, quote the datagram as it was sent, not the last fragment's header.
+                quote = error_quote(header, payload) if reassembled else bytes(data[: header.header_len + 8])
                 self.unreachable_hook(header, quote, now)
             return
         c.delivered += 1

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from .icmp import IcmpLayer
 from .ip import IcmpError, IpLayer, SendStatus
 from .wire import udp
-from .wire.icmp import UNREACH_PORT
-from .wire.ipv4 import HEADER_LEN as IP_HEADER_LEN
+from .wire.icmp import UNREACH_PORT, error_quote
 from .wire.ipv4 import PROTO_UDP, Ipv4Repr
 
 
@@ -168,10 +167,9 @@ class UdpLayer:
             self.counters.unreachables_limited += 1
             return
         self._limit_used += 1
-        quoted = bytearray(IP_HEADER_LEN)
-        Ipv4Repr(header.src, header.dst, PROTO_UDP, len(payload), header.ttl, header.ident,
-                 header.dont_fragment, False, 0, header.tos).emit(quoted)
-        self.icmp.send_unreachable(header, bytes(quoted) + bytes(payload[:8]), UNREACH_PORT, now)
+        original = Ipv4Repr(header.src, header.dst, PROTO_UDP, len(payload), header.ttl, header.ident,
+                            header.dont_fragment, False, 0, header.tos)
+        self.icmp.send_unreachable(header, error_quote(original, payload), UNREACH_PORT, now)
         self.counters.unreachables_sent += 1
 
     def on_icmp_error(self, error: IcmpError, now: int) -> None:

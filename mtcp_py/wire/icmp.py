@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from ..checksum import checksum, ones_sum
 from . import WireError
+from .ipv4 import HEADER_LEN as IP_HEADER_LEN
+from .ipv4 import Ipv4Repr
 
 HEADER = struct.Struct("!BBHHH")
 HEADER_LEN = 8
@@ -61,3 +63,11 @@ class IcmpRepr:
         out = bytearray(self.buffer_len())
         self.emit(out)
         return bytes(out)
+
+
+def error_quote(original: Ipv4Repr, payload: bytes | bytearray | memoryview) -> bytes:
+    """What an ICMP error quotes (RFC 792): the original datagram's IP header, written as a whole
+    datagram's (no options, no fragment fields), and the first 8 bytes of its payload."""
+    header = bytearray(IP_HEADER_LEN)
+    original.emit(header)
+    return bytes(header) + bytes(payload[:8])

@@ -22,7 +22,7 @@ import select
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,9 +124,10 @@ def resolv_conf_nameserver(path: Path = Path("/etc/resolv.conf")) -> str | None:
 class UdpForwards:
     """Host UDP ports that reach a guest port: each host client gets a port of ours the guest answers to."""
 
-    def __init__(self, stack: Stack, guest: int) -> None:
+    def __init__(self, stack: Stack, guest: Callable[[], int]) -> None:
         self.stack = stack
         self.guest = guest
+        """The guest's address now (its DHCP lease), asked when a datagram is to go to it."""
         self.sockets: dict[int, tuple[socket.socket, Forward]] = {}
         self.clients: dict[tuple[int, tuple[str, int]], tuple[int, float]] = {}
         """(host socket fd, host client) -> (our port for it, last used)."""
@@ -152,7 +153,7 @@ class UdpForwards:
                 entry = self.clients.get(key)
                 port = entry[0] if entry else self.stack.udp.register(0, self._back_to(sock, client))
                 self.clients[key] = (port, self.now)
-                self.stack.udp.send(port, self.guest, forward.guest_port, data, tick)
+                self.stack.udp.send(port, self.guest(), forward.guest_port, data, tick)
                 moved += 1
         return moved
 
@@ -300,7 +301,7 @@ class Gateway:
         stack.add_layer(self.dhcp)
         self.datagrams = DatagramNat(stack, self.host_address, plan.dns, upstream, max_flows=max_flows * 2)
         self.tcp = TcpNat(stack, self.host_address, max_flows)
-        self.udp_forwards = UdpForwards(stack, plan.guest)
+        self.udp_forwards = UdpForwards(stack, self.guest_address)
         self._readable: set[int] = set()
         self._writable: set[int] = set()
 
@@ -338,7 +339,6 @@ class Gateway:
         now, tick = clock.seconds(), clock.now()
         self.datagrams.expire(now)
         self.udp_forwards.expire(now)
-        self.udp_forwards.guest = self.guest_address()
         for fd in readable & listeners.keys():
             sock, forward = listeners[fd]
             try:

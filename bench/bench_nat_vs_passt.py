@@ -12,18 +12,18 @@ mtcp-nat and passt map to the host's loopback. mtcp-nat runs as its command; pas
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_nat import serve_transfers  # noqa: E402
 
 from mtcp_py.blocking import connect  # noqa: E402
 from mtcp_py.runtime import run_until  # noqa: E402
@@ -35,33 +35,9 @@ from tests.netns import NetNs, private_netns  # noqa: E402
 
 
 def server(ns: NetNs, size: int) -> int:
+    """bench_nat's transfer server on the namespace's 127.0.0.1 (the gateway 10.0.2.2 of both); its port."""
     listener = ns.call(lambda: socket.create_server(("127.0.0.1", 0), backlog=8))
-
-    def serve(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            # Commands are 8 bytes: the passt here ignores a first data segment of one byte (as if it
-            # were a keep-alive probe), so a 1-byte command would never arrive.
-            if conn.recv(8) == b"DOWNLOAD":
-                block = bytes(65536)
-                left = size
-                while left:
-                    left -= conn.send(block[: min(left, len(block))])
-                conn.recv(1)  # the client ends it (this passt turns a server's close into a reset)
-            else:
-                while conn.recv(1 << 18):
-                    pass
-                conn.sendall(b"K")
-                conn.recv(1)
-
-    def run() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=run, daemon=True).start()
+    serve_transfers(listener, size)
     return int(listener.getsockname()[1])
 
 

@@ -19,6 +19,7 @@ from pktdrv.links import HUBS
 from pktdrv.links.pcap import PcapWriter
 from tests.netns import KERNEL_IP, private_netns
 from tests.netns import STACK_IP as NS_STACK_IP
+from tests.real.apputil import wait_until
 from tests.unit.frames import BROADCAST, PEER_IP, PEER_MAC, STACK_IP, STACK_MAC, arp, echo_request, eth, ipv4, udp
 
 
@@ -112,10 +113,8 @@ def test_listen_stops_after_ten_frames_and_writes_a_pcap(tmp_path: Path, capsys:
         ["listen", "--config", str(config), "-s", "10", "-outputfile", str(output)])))
     thread.start()
     hub = HUBS.get(name)
-    deadline = time.monotonic() + 10
-    while not any(port.deliver is not None for port in hub.ports):
-        assert time.monotonic() < deadline, "pkttool never opened the hub"
-        time.sleep(0.005)
+    wait_until(lambda: any(port.deliver is not None for port in hub.ports), "pkttool to open the hub",
+               timeout=10, interval=0.005)
     peer = hub.port(mac=PEER_MAC)
     peer.open(lambda frame: None)
     for index in range(15):

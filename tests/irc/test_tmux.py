@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.netns import KERNEL_IP, STACK_IP, NetNs, private_netns
+from tests.real.apputil import wait_until as shared_wait_until
 
 pytestmark = pytest.mark.real
 COLUMNS, ROWS = 120, 50
@@ -106,11 +107,8 @@ class Tmux:
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """apputil's wait with this file's 20-second bound and tmux's polling pace."""
+    shared_wait_until(condition, what, timeout=timeout, interval=0.05)
 
 
 @contextmanager

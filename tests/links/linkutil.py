@@ -7,6 +7,7 @@ import itertools
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 
@@ -88,3 +89,28 @@ def read_exactly(sock: socket.socket, count: int, timeout: float = 5.0) -> bytes
             raise EOFError(f"the link closed after {len(data)} of {count} bytes")
         data += chunk
     return data
+
+
+def serve_one(server: socket.socket, expect: int, reply: bytes = b"",
+              timeout: float = 30) -> tuple[threading.Thread, list[bytes]]:
+    """A started thread that accepts one connection on `server`, reads `expect` bytes (fewer if the peer
+    ends first), sends `reply` and closes; what it read lands in the list."""
+    received: list[bytes] = []
+
+    def run() -> None:
+        server.settimeout(timeout)
+        conn, _ = server.accept()
+        conn.settimeout(timeout)
+        data = b""
+        while len(data) < expect:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        received.append(data)
+        conn.sendall(reply)
+        conn.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, received

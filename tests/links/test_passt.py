@@ -31,6 +31,7 @@ from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
 from pktdrv.links import LinkWrapper
 from pktdrv.links.qemu import QemuStreamLink
+from tests.links.linkutil import serve_one
 from tests.netns import NetNs, need_root, private_netns
 
 pytestmark = pytest.mark.real
@@ -80,24 +81,7 @@ def test_stack_over_passt_tcp_64_kib_each_way_exact(passt: Passt, tmp_path: Path
     port = server.getsockname()[1]
     upload = os.urandom(64 * KiB)
     download = os.urandom(64 * KiB)
-    received: list[bytes] = []
-
-    def namespace_server() -> None:
-        server.settimeout(30)
-        conn, _ = server.accept()
-        conn.settimeout(30)
-        data = b""
-        while len(data) < len(upload):
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        received.append(data)
-        conn.sendall(download)
-        conn.close()
-
-    thread = threading.Thread(target=namespace_server)
-    thread.start()
+    thread, received = serve_one(server, len(upload), download)
     clock = MonotonicTicks()
     link = open_link(f"qemu-stream:unix:{passt.socket_path}?pcap={tmp_path / 'passt.pcap'}", clock)
     stack = Stack(link, StackConfig(ip_from_str(GUEST_IP), gateway=ip_from_str(GATEWAY_IP)), clock).init_stack()

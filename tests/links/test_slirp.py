@@ -29,6 +29,7 @@ from mtcp_py.wire import ip_from_str
 from pktdrv import MonotonicTicks, open_link
 from pktdrv.links import LinkWrapper
 from pktdrv.links.slip import SlipLink
+from tests.links.linkutil import serve_one
 from tests.netns import NetNs, need_root, private_netns
 
 pytestmark = pytest.mark.real
@@ -103,23 +104,7 @@ def test_stack_over_slip_to_slirp_pings_and_sends_64_kib_exact(slirp: Slirp, tmp
     server = slirp.ns.call(lambda: socket.create_server(("127.0.0.1", 0)))
     port = server.getsockname()[1]
     upload = os.urandom(64 * KiB)
-    received: list[bytes] = []
-
-    def namespace_server() -> None:
-        server.settimeout(60)
-        conn, _ = server.accept()
-        conn.settimeout(60)
-        data = b""
-        while len(data) < len(upload):
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        received.append(data)
-        conn.close()
-
-    thread = threading.Thread(target=namespace_server)
-    thread.start()
+    thread, received = serve_one(server, len(upload), timeout=60)
     clock = MonotonicTicks()
     link = open_link(f"slip:{slirp.pty}?pcap={tmp_path / 'slip.pcap'}", clock)
     stack = Stack(link, StackConfig(ip_from_str(STACK_IP), gateway=ip_from_str(SLIRP_IP)), clock).init_stack()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .icmp import IcmpLayer
 from .ip import IcmpError, IpLayer, SendStatus
+from .ratelimit import WindowLimit
 from .wire import udp
 from .wire.icmp import UNREACH_PORT, error_quote
 from .wire.ipv4 import PROTO_UDP, Ipv4Repr
@@ -91,8 +92,8 @@ class UdpLayer:
         self.counters = UdpCounters()
         self.ports: dict[int, _Port] = {}
         self._next_ephemeral = self.config.ephemeral_first
-        self._limit_start = -(1 << 62)
-        self._limit_used = 0
+        self._unreachable_limit = WindowLimit(self.config.unreachable_burst, self.config.unreachable_ticks,
+                                              since=-(1 << 62))
         self.last_receiver_error = ""
         self.intercept: UdpIntercept | None = None
         """Takes datagrams for addresses not ours (with IpLayer.accept_any); None: they are not for us."""
@@ -160,13 +161,9 @@ class UdpLayer:
     def _port_unreachable(self, header: Ipv4Repr, payload: memoryview, now: int) -> None:
         if header.dst != self.ip.address or self.ip.is_broadcast(header.dst):
             return  # never answer a broadcast (RFC 1122 3.2.2)
-        cfg = self.config
-        if now - self._limit_start >= cfg.unreachable_ticks:
-            self._limit_start, self._limit_used = now, 0
-        if self._limit_used >= cfg.unreachable_burst:
+        if not self._unreachable_limit.allow(now):
             self.counters.unreachables_limited += 1
             return
-        self._limit_used += 1
         original = Ipv4Repr(header.src, header.dst, PROTO_UDP, len(payload), header.ttl, header.ident,
                             header.dont_fragment, False, 0, header.tos)
         self.icmp.send_unreachable(header, error_quote(original, payload), UNREACH_PORT, now)

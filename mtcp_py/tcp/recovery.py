@@ -322,15 +322,10 @@ class LossRecovery(Tcb):
     def challenge_ack(self, now: int) -> None:
         """An ACK that asks the real peer where we are (RFC 5961), at most `challenge_ack_limit` of them per
         `challenge_ack_ticks` on this connection (section 7)."""
-        cfg = self.owner.config
         c = self.owner.counters
-        if now - self.challenge_since >= cfg.challenge_ack_ticks:
-            self.challenge_since = now
-            self.challenge_count = 0
-        if self.challenge_count >= cfg.challenge_ack_limit:
+        if not self.challenge_limit.allow(now):
             c.challenge_acks_limited += 1
             return
-        self.challenge_count += 1
         c.challenge_acks += 1
         self.ack_now = True
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..ratelimit import WindowLimit
 from .config import State, TcpConfig, TcpCounters
 from .rtt import RttEstimator
 from .rxqueue import ReceiveQueue
@@ -155,8 +156,7 @@ class Tcb:
         self.syn_timed_out = False
         """A SYN was sent again: the RTO starts at 3 s once connected (RFC 6298 5.7)."""
         # attacks: RFC 5961 challenge ACKs, limited per connection
-        self.challenge_since = 0
-        self.challenge_count = 0
+        self.challenge_limit = WindowLimit(cfg.challenge_ack_limit, cfg.challenge_ack_ticks)
         # receive side extras
         self.fin_seq_in: int | None = None
         """Sequence number of a FIN that arrived ahead of missing data, held until the data fills in."""

@@ -29,7 +29,7 @@ from mtcp_py.wire.icmp import UNREACH_HOST, error_quote
 from mtcp_py.wire.ipv4 import HEADER_LEN as IP_HEADER_LEN
 from mtcp_py.wire.ipv4 import PROTO_TCP, Ipv4Repr
 from mtcp_py.wire.nat import resource_frame, retarget_segment
-from mtcp_py.wire.tcp import ACK, RST, SYN, TcpRepr, fill_checksum
+from mtcp_py.wire.tcp import ACK, FIN, RST, SYN, TcpRepr, fill_checksum, reset_fields
 from mtcp_py.wire.tcp import CHECKSUM_AT as TCP_CHECKSUM_AT
 
 from .nat_flows import HostAddress
@@ -191,11 +191,8 @@ class TcpNat:
         """The reset RFC 9293 3.10.7.1 answers a segment with, sent as from the address the guest called."""
         seq, ack = _PORTS.unpack_from(segment, 0)[2:]
         flags = segment[13]
-        length = len(segment) - (segment[12] >> 4) * 4 + (1 if flags & SYN else 0) + (1 if flags & 1 else 0)
-        if flags & ACK:
-            reply = TcpRepr(remote_port, guest_port, ack, 0, RST, 0)
-        else:
-            reply = TcpRepr(remote_port, guest_port, 0, (seq + length) & 0xFFFF_FFFF, RST | ACK, 0)
+        length = len(segment) - (segment[12] >> 4) * 4 + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+        reply = TcpRepr(remote_port, guest_port, *reset_fields(seq, ack, flags, length), 0)
         self.counters.resets_to_guest += 1
         self.stack.ip.send(guest, PROTO_TCP, reply.to_bytes(remote, guest), tick, src=remote)
 

@@ -28,6 +28,7 @@ from ..wire.tcp import (
     emit_plain_header,
     emit_plain_header_partial,
     parse_quoted,
+    reset_fields,
 )
 from .config import NO_ROUTE, REFUSED, STACK_CLOSED, State, TcpConfig, TcpCounters, TcpError
 from .cookies import SynCookies
@@ -295,10 +296,8 @@ class TcpLayer:
 
     def _reset_for(self, remote_ip: int, seg: TcpRepr, now: int) -> None:
         """The reset RFC 9293 3.10.7.1 answers a segment for no connection with."""
-        if seg.flags & ACK:
-            self.send_reset(seg.dst_port, remote_ip, seg.src_port, seg.ack, 0, RST, now)
-        else:
-            self.send_reset(seg.dst_port, remote_ip, seg.src_port, 0, seq_add(seg.seq, seg.seg_len), RST | ACK, now)
+        seq, ack, flags = reset_fields(seg.seq, seg.ack, seg.flags, seg.seg_len)
+        self.send_reset(seg.dst_port, remote_ip, seg.src_port, seq, ack, flags, now)
 
     def _on_listen(self, listener: TcpListener, remote_ip: int, seg: TcpRepr, now: int) -> None:
         c = self.counters

@@ -197,6 +197,14 @@ class TcpRepr:
         return text
 
 
+def reset_fields(seq: int, ack: int, flags: int, seg_len: int) -> tuple[int, int, int]:
+    """(SEQ, ACK, flags) of the reset RFC 9293 3.10.7.1 answers a segment for no connection with: one that
+    carried an ACK is answered from that ACK; any other is acknowledged past what it occupied."""
+    if flags & ACK:
+        return ack, 0, RST
+    return 0, (seq + seg_len) & 0xFFFF_FFFF, RST | ACK
+
+
 _QUOTED = struct.Struct("!HHI")
 
 

@@ -145,7 +145,8 @@ class IrcjrApp(App[int]):
         super().__init__()
         self.stack = stack
         self.host = server_name or host
-        self.client = IrcClient(settings, self.host, initial_channel=channel, logs=file_logs(settings.log_dir))
+        self.client = IrcClient(settings, self.host, initial_channel=channel, logs=file_logs(settings.log_dir),
+                                clock=time.time)
         self.connection = IrcConnection(stack, self.client, host, port)
         self.pump = StackPump([stack], self._step, self._internal_error)
         self.view = LineView(settings.timestamps, settings.mono_colors)

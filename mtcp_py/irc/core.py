@@ -1,6 +1,6 @@
 """IRCjr's client logic without I/O: fed bytes and the time, it keeps the sessions and gives lines to send.
 
-    client = IrcClient(settings, server="10.0.2.1")   # mtcp_py.irc.client: this core and typed commands
+    client = IrcClient(settings, "10.0.2.1", clock=time.time)  # the wall clock for CTCP TIME, given
     client.connected(now)                  # queues PASS, NICK, USER (RFC 2812 3.1)
     sock.send(client.take_output())        # whatever is queued, as bytes
     client.feed(sock.recv(), now)          # the server's bytes; sessions, nicks and replies follow
@@ -51,13 +51,14 @@ class IrcCore:
     """The connection's state and everything the server sends; `IrcClient` adds what the user types."""
 
     def __init__(self, settings: IrcSettings, server: str, *, initial_channel: str = "",
-                 logs: LogOpener | None = None, clock: Callable[[], float] = time.time) -> None:
+                 logs: LogOpener | None = None, clock: Callable[[], float]) -> None:
         self.settings = settings
         self.server = server
         self.initial_channel = initial_channel
         self.logs = logs
         self.wall_clock = clock
-        """Only for CTCP TIME and PING: the local time of day the peer asks for."""
+        """Only for CTCP TIME and PING: the local time of day the peer asks for, read by the program that
+        hands it in (the core itself reads no clock)."""
         self.nick = settings.nick
         self.state = State.DISCONNECTED
         self.sessions: list[Session] = [Session("Server", SessionKind.SERVER, settings.backscroll_server)]
